@@ -1,0 +1,104 @@
+"""The one entry point for linting, testing, building the docs and benchmarking.
+
+Every session prepares what it needs through ``scripts/testbed.py`` (Docker engine,
+base images, registry) so that a bare machine needs nothing done by hand. Each pytest
+run writes a JUnit file under ``build/junit/`` that ``scripts/test-all`` sums into one
+closing line.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+JUNIT = ROOT / "build" / "junit"
+TESTBED = [sys.executable, str(ROOT / "scripts" / "testbed.py")]
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["lint", "tests", "image", "molecule", "docs"]
+
+DEV_REQUIREMENTS = str(ROOT / "requirements" / "dev.txt")
+APP_REQUIREMENTS = str(ROOT / "requirements" / "app.txt")
+
+
+def _pytest(session: nox.Session, name: str, *args: str) -> None:
+    JUNIT.mkdir(parents=True, exist_ok=True)
+    session.run(
+        "pytest",
+        f"--junitxml={JUNIT / name}.xml",
+        "-o",
+        f"junit_suite_name={name}",
+        *args,
+        *session.posargs,
+    )
+
+
+def _testbed(session: nox.Session, *args: str) -> None:
+    session.run(*TESTBED, *args, external=True)
+
+
+def _frontend(session: nox.Session) -> None:
+    """Build the page's assets with the lock file's exact packages."""
+    frontend = str(ROOT / "frontend")
+    session.run("npm", "ci", "--no-audit", "--no-fund", "--prefix", frontend, external=True)
+    session.run("npm", "run", "build", "--prefix", frontend, external=True)
+
+
+@nox.session(python=False)
+def lint(session: nox.Session) -> None:
+    """ansible-lint (production profile), yamllint, ruff, hadolint and shellcheck."""
+    session.run(sys.executable, str(ROOT / "scripts" / "lint.py"), *session.posargs)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The application against real SQLite, MariaDB, PostgreSQL and Chromium."""
+    session.install("-r", APP_REQUIREMENTS)
+    session.install("--no-deps", "-e", ".")
+    session.install("-r", str(ROOT / "requirements" / "test.txt"))
+    _frontend(session)
+    _pytest(session, "tests", "tests/app")
+
+
+@nox.session(python=False)
+def image(session: nox.Session) -> None:
+    """Build the image offline, run it and both compose files."""
+    _testbed(session, "up", "--images", "bookworm,trixie")
+    _pytest(session, "image", "tests/image")
+
+
+@nox.session(python=False)
+def molecule(session: nox.Session) -> None:
+    """Every Molecule scenario, or the ones named after ``--``."""
+    _testbed(session, "up", "--images", "trixie,molecule-host")
+    JUNIT.mkdir(parents=True, exist_ok=True)
+    session.run(
+        "pytest",
+        f"--junitxml={JUNIT / 'molecule'}.xml",
+        "-o",
+        "junit_suite_name=molecule",
+        "tests/molecule",
+        env={"MOLECULE_SCENARIOS": ",".join(session.posargs)},
+    )
+
+
+@nox.session(python=False)
+def docs(session: nox.Session) -> None:
+    """Sphinx with warnings as errors, then a check of internal links."""
+    out = ROOT / "build" / "docs"
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", str(out / "html"))
+    session.run("sphinx-build", "-W", "-b", "linkcheck", "-D", "linkcheck_ignore=^https?://",
+                "docs", str(out / "linkcheck"))
+
+
+@nox.session(python=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks; results go to bench/results.json with the command that made them."""
+    _testbed(session, "up", "--images", "bookworm,trixie")
+    session.run(sys.executable, str(ROOT / "bench" / "run.py"), *session.posargs,
+                env={"PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])})

