@@ -92,13 +92,25 @@ def docs(session: nox.Session) -> None:
     """Sphinx with warnings as errors, then a check of internal links."""
     out = ROOT / "build" / "docs"
     session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", str(out / "html"))
-    session.run("sphinx-build", "-W", "-b", "linkcheck", "-D", "linkcheck_ignore=^https?://",
-                "docs", str(out / "linkcheck"))
+    session.run(
+        "sphinx-build",
+        "-W",
+        "-b",
+        "linkcheck",
+        "-D",
+        "linkcheck_ignore=^https?://",
+        "docs",
+        str(out / "linkcheck"),
+    )
 
 
 @nox.session(python=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks; results go to bench/results.json with the command that made them."""
     _testbed(session, "up", "--images", "bookworm,trixie")
-    session.run(sys.executable, str(ROOT / "bench" / "run.py"), *session.posargs,
-                env={"PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])})
+    session.run(
+        sys.executable,
+        str(ROOT / "bench" / "run.py"),
+        *session.posargs,
+        env={"PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])},
+    )

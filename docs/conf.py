@@ -2,7 +2,7 @@
 
 project = "noticeboard"
 author = "The noticeboard developers"
-copyright = "2026, the noticeboard developers"  # noqa: A001 - Sphinx reads this name
+copyright = "2026, the noticeboard developers"
 
 extensions: list[str] = []
 exclude_patterns = ["_build"]

