@@ -8,7 +8,6 @@ closing line.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -104,13 +103,10 @@ def docs(session: nox.Session) -> None:
     )
 
 
-@nox.session(python=False)
+@nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks; results go to bench/results.json with the command that made them."""
-    _testbed(session, "up", "--images", "bookworm,trixie")
-    session.run(
-        sys.executable,
-        str(ROOT / "bench" / "run.py"),
-        *session.posargs,
-        env={"PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])},
-    )
+    session.install("-r", APP_REQUIREMENTS)
+    session.install("--no-deps", "-e", ".")
+    session.run(sys.executable, str(ROOT / "scripts" / "testbed.py"), "engine", external=True)
+    session.run("python", str(ROOT / "bench" / "run.py"), *session.posargs)

@@ -1,0 +1,444 @@
+"""Benchmarks: how much a Pi-sized deployment carries. Run by ``nox -s bench``.
+
+Every figure is measured here, on this machine, and written to ``bench/results.json``
+(keyed by figure name: value, unit, goal, baseline, command, machine, measured_at) and
+to the table in ``bench/README.md``. Nothing here is asserted: benchmarks measure,
+tests check behaviour.
+
+Groups (all by default, or name some): ``sse`` (streams one worker holds, memory per
+stream, the sync-worker baseline, the gevent worker), ``api`` (wrk against the JSON API on
+SQLite and MariaDB), ``fanout`` (an event written on node A reaching clients of node B).
+Figures that other parts of the project measure (image, rollout) are merged in by
+those parts through :func:`record`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import re
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results.json"
+README = ROOT / "bench" / "README.md"
+CLIENT = ROOT / "bench" / "sse_client.py"
+sys.path.insert(0, str(ROOT / "tests" / "app"))
+
+# Stream counts tried for one worker, smallest first; the figure is the largest that held.
+SSE_LADDER = (1000, 2000, 3000, 5000, 6000)
+
+
+def machine() -> str:
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores, {mem:.0f} GiB, "
+        f"{platform.freedesktop_os_release().get('PRETTY_NAME', platform.system())}, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def record(name: str, value, unit: str, command: str, goal=None, baseline=None, **extra) -> None:
+    """Merge one figure into results.json, keeping figures measured by other runs."""
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results[name] = {
+        "value": value,
+        "unit": unit,
+        "goal": goal,
+        "baseline": baseline,
+        "command": command,
+        "machine": machine(),
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        **extra,
+    }
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print(f"bench: {name} = {value} {unit}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def raise_fd_limit() -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+class Server:
+    """One Gunicorn instance of the app on loopback, configured by environment."""
+
+    def __init__(self, database_url: str, data_dir: Path, worker_class: str, workers: int = 1):
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            "NOTICEBOARD_ENV": "production",
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "DATABASE_URL": database_url,
+            "DATA_DIR": str(data_dir),
+            "GUNICORN_BIND": f"127.0.0.1:{self.port}",
+            "GUNICORN_WORKERS": str(workers),
+            "GUNICORN_WORKER_CLASS": worker_class,
+            "GUNICORN_WORKER_CONNECTIONS": "20000",
+            "LOG_LEVEL": "WARNING",
+            "MIGRATE_ON_START": "false",
+        }
+        self.proc: subprocess.Popen | None = None
+
+    def migrate(self) -> None:
+        subprocess.run(
+            ["noticeboard", "db", "upgrade"], env=self.env, check=True, stdout=subprocess.DEVNULL
+        )
+
+    def __enter__(self) -> Server:
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            ["gunicorn", "-c", "python:noticeboard.gunicorn_conf", "noticeboard.wsgi:app"],
+            env=self.env,
+            stdout=self.log,
+            stderr=self.log,
+            preexec_fn=raise_fd_limit,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2)
+                return self
+            time.sleep(0.2)
+        self.__exit__(None, None, None)
+        raise RuntimeError("gunicorn did not answer /healthz within 30 s")
+
+    def worker_pid(self) -> int:
+        pids = children(self.proc.pid)
+        if len(pids) != 1:
+            raise RuntimeError(f"expected one worker, found {pids}")
+        return pids[0]
+
+    def __exit__(self, *exc) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@contextlib.contextmanager
+def sqlite_dir() -> Iterator[tuple[str, Path]]:
+    with tempfile.TemporaryDirectory(prefix="nb-bench-") as tmp:
+        yield f"sqlite:///{tmp}/noticeboard.db", Path(tmp)
+
+
+@contextlib.contextmanager
+def mariadb_db() -> Iterator[tuple[str, Path]]:
+    import services  # tests/app/services.py: installs and starts the real server
+
+    services.start_mariadb()
+    name = f"nbt_bench_{secrets.token_hex(4)}"
+    services._admin(services.mariadb_admin_url(), f"CREATE DATABASE {name}")
+    try:
+        with tempfile.TemporaryDirectory(prefix="nb-bench-") as tmp:
+            yield services.mariadb_admin_url(name), Path(tmp)
+    finally:
+        services._admin(services.mariadb_admin_url(), f"DROP DATABASE {name}")
+
+
+def sse_client(
+    port: int,
+    streams: int,
+    *,
+    post_port: int | None = None,
+    events: int = 3,
+    on_idle=None,
+    timeout: float = 240,
+) -> dict:
+    cmd = [
+        sys.executable,
+        str(CLIENT),
+        "--port",
+        str(port),
+        "--streams",
+        str(streams),
+        "--events",
+        str(events),
+        "--pause",
+    ]
+    if post_port:
+        cmd += ["--post-port", str(post_port)]
+    with subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as proc:
+        first = json.loads(proc.stdout.readline())
+        if on_idle:
+            time.sleep(1)
+            on_idle(first)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        out, _ = proc.communicate(timeout=timeout)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+# --- SSE capacity -------------------------------------------------------------------
+
+
+def sse_step(worker_class: str, streams: int) -> dict:
+    with sqlite_dir() as (url, data):
+        server = Server(url, data, worker_class)
+        server.migrate()
+        with server:
+            idle = rss_kb(server.worker_pid())
+            rss = {}
+            result = sse_client(
+                server.port, streams, on_idle=lambda _: rss.update(kb=rss_kb(server.worker_pid()))
+            )
+            result["rss_before_kb"] = idle
+            result["rss_streams_kb"] = rss["kb"]
+    held = (
+        result["connected"] == streams
+        and result["missed"] == 0
+        and result["p99_s"] is not None
+        and result["p99_s"] <= 1.0
+    )
+    result["held"] = held
+    print(f"bench: sse {worker_class} {streams} streams: {json.dumps(result)}", flush=True)
+    return result
+
+
+def bench_sse() -> None:
+    command = "nox -s bench -- sse"
+    for worker_class, name in (
+        ("eventlet", "sse_streams_per_worker"),
+        ("gevent", "sse_streams_per_worker_gevent"),
+    ):
+        best = None
+        for streams in SSE_LADDER:
+            result = sse_step(worker_class, streams)
+            if not result["held"]:
+                break
+            best = result
+        if name == "sse_streams_per_worker":
+            baseline = sse_sync_baseline(command)
+        if best is None:
+            record(name, 0, "streams", command, goal=5000)
+            continue
+        per_stream = (best["rss_streams_kb"] - best["rss_before_kb"]) / best["streams"]
+        record(
+            name,
+            best["streams"],
+            "streams",
+            command,
+            goal=5000,
+            baseline=baseline if name == "sse_streams_per_worker" else None,
+            p99_s=best["p99_s"],
+            worker_class=worker_class,
+            ladder=list(SSE_LADDER),
+        )
+        record(
+            name.replace("streams_per_worker", "kb_per_stream"),
+            round(per_stream, 1),
+            "KB",
+            command,
+            goal=20,
+            worker_class=worker_class,
+            streams=best["streams"],
+        )
+
+
+def sse_sync_baseline(command: str) -> int:
+    """A sync worker (Flask's usual deployment) serves one stream at a time."""
+    with sqlite_dir() as (url, data):
+        server = Server(url, data, "sync")
+        server.migrate()
+        with server:
+            result = sse_client(server.port, 50, events=1, timeout=120)
+    delivered = result["delivered"] if result["p99_s"] is not None and result["p99_s"] <= 1 else 0
+    record(
+        "sse_sync_baseline_streams",
+        delivered,
+        "streams",
+        command,
+        streams_tried=50,
+        connected=result["connected"],
+    )
+    return delivered
+
+
+# --- API throughput -----------------------------------------------------------------
+
+WRK_POST = """
+wrk.method = "POST"
+wrk.body = '{"body": "a note from wrk"}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-Requested-With"] = "bench"
+"""
+
+
+def ensure_wrk() -> str:
+    if not shutil.which("wrk"):
+        subprocess.run(
+            ["apt-get", "install", "-y", "--no-install-recommends", "wrk"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    return shutil.which("wrk")
+
+
+def wrk(url: str, script: str | None, seconds: int = 10, connections: int = 16) -> dict:
+    cmd = [ensure_wrk(), "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+        if script:
+            lua.write(script)
+            lua.flush()
+            cmd[1:1] = ["-s", lua.name]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    latency = {p: _ms(re.search(rf"^\s+{p}%\s+(\S+)", out, re.M).group(1)) for p in ("50", "99")}
+    return {
+        "rps": rps,
+        "p50_ms": latency["50"],
+        "p99_ms": latency["99"],
+        "non_2xx": int(errors.group(1)) if errors else 0,
+        "command": " ".join(c if not c.endswith(".lua") else "post.lua" for c in cmd),
+    }
+
+
+def _ms(text: str) -> float:
+    value = float(re.match(r"[\d.]+", text).group(0))
+    unit = text[len(re.match(r"[\d.]+", text).group(0)) :]
+    return round(value * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit], 2)
+
+
+def bench_api() -> None:
+    for db_name, database in (("sqlite", sqlite_dir), ("mariadb", mariadb_db)):
+        figures = {}
+        for worker_class in ("eventlet", "sync"):
+            with database() as (url, data):
+                server = Server(url, data, worker_class)
+                server.migrate()
+                with server:
+                    base = f"http://127.0.0.1:{server.port}/api/notes"
+                    post = wrk(base, WRK_POST)
+                    get = wrk(base + "?limit=20", None)
+            figures[worker_class] = {"get": get, "post": post}
+            print(f"bench: api {db_name} {worker_class}: {json.dumps(figures[worker_class])}")
+        suffix = "" if db_name == "sqlite" else "_mariadb"
+        for verb in ("get", "post"):
+            main, base = figures["eventlet"][verb], figures["sync"][verb]
+            record(
+                f"api_{verb}_rps{suffix}",
+                round(main["rps"], 1),
+                "requests/s",
+                f"nox -s bench -- api  ({main['command']})",
+                baseline=round(base["rps"], 1),
+                ratio=round(main["rps"] / base["rps"], 2) if base["rps"] else None,
+                p50_ms=main["p50_ms"],
+                p99_ms=main["p99_ms"],
+                non_2xx=main["non_2xx"],
+                database=db_name,
+                worker_class="eventlet (baseline: sync), 1 worker",
+            )
+
+
+# --- cross-node fan-out -------------------------------------------------------------
+
+
+def bench_fanout() -> None:
+    with mariadb_db() as (url, data):
+        node_a = Server(url, data, "eventlet")
+        node_b = Server(url, data, "eventlet")
+        node_a.migrate()
+        with node_a, node_b:
+            result = sse_client(node_b.port, 50, post_port=node_a.port, events=30)
+    print(f"bench: fanout: {json.dumps(result)}")
+    command = "nox -s bench -- fanout"
+    record(
+        "fanout_p99_s",
+        round(result["p99_s"], 3),
+        "s",
+        command,
+        goal=2,
+        p50_s=round(result["p50_s"], 3),
+        streams=50,
+        events=30,
+        missed=result["missed"],
+        database="mariadb",
+        poll_seconds=os.environ.get("SSE_POLL_SECONDS", "0.5 (default)"),
+    )
+
+
+# --- README table -------------------------------------------------------------------
+
+
+def write_readme() -> None:
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    rows = ["| figure | value | goal | baseline | measured |", "|---|---|---|---|---|"]
+    for name, fig in sorted(results.items()):
+        goal = "" if fig["goal"] is None else f"{fig['goal']} {fig['unit']}"
+        base = "" if fig["baseline"] is None else f"{fig['baseline']} {fig['unit']}"
+        rows.append(
+            f"| `{name}` | {fig['value']} {fig['unit']} | {goal} | {base} "
+            f"| {fig['measured_at'][:10]} |"
+        )
+    text = README.read_text() if README.exists() else "# Benchmarks\n\n"
+    start, end = "<!-- results:start -->", "<!-- results:end -->"
+    table = "\n".join([start, *rows, end])
+    if start in text:
+        text = re.sub(re.escape(start) + ".*?" + re.escape(end), table, text, flags=re.S)
+    else:
+        text += "\n" + table + "\n"
+    README.write_text(text)
+
+
+GROUPS = {"sse": bench_sse, "api": bench_api, "fanout": bench_fanout}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("groups", nargs="*", help=f"any of: {', '.join(GROUPS)} (default: all)")
+    args = parser.parse_args()
+    unknown = [g for g in args.groups if g not in GROUPS]
+    if unknown:
+        parser.error(f"unknown group(s) {', '.join(unknown)}; choose from {', '.join(GROUPS)}")
+    raise_fd_limit()
+    for name in args.groups or list(GROUPS):
+        started = time.monotonic()
+        GROUPS[name]()
+        print(f"bench: group {name} took {time.monotonic() - started:.0f} s", flush=True)
+    write_readme()
+
+
+if __name__ == "__main__":
+    main()
