@@ -1,0 +1,3 @@
+from noticeboard.cli import main
+
+raise SystemExit(main())

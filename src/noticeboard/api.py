@@ -1,0 +1,181 @@
+"""The JSON API under ``/api/``: notes and their attachments."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
+from sqlalchemy import select
+
+from noticeboard.db import Database
+from noticeboard.errors import ApiError
+from noticeboard.events import payload
+from noticeboard.models import BODY_MAX, TITLE_MAX, Event, Note, utcnow
+from noticeboard.storage import Storage, content_disposition, sanitise_filename
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+PAGE_DEFAULT = 20
+PAGE_MAX = 100
+
+
+def db() -> Database:
+    return current_app.extensions["noticeboard.db"]
+
+
+def storage() -> Storage:
+    return current_app.extensions["noticeboard.storage"]
+
+
+def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
+    text = request.args.get(name)
+    if text is None or text == "":
+        return default
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise ApiError(400, f"{name} must be a whole number from {low} to {high}", name)
+    return int(text)
+
+
+def _text_field(data, name: str, limit: int, required: bool) -> str | None:
+    value = data.get(name)
+    if value is None or (isinstance(value, str) and not value.strip() and not required):
+        if required:
+            raise ApiError(400, f"{name} is required", name)
+        return None
+    if not isinstance(value, str):
+        raise ApiError(400, f"{name} must be a string", name)
+    value = value.strip()
+    if not value:
+        raise ApiError(400, f"{name} must not be empty", name)
+    if len(value) > limit:
+        raise ApiError(400, f"{name} must be at most {limit} characters", name)
+    return value
+
+
+def _title_from(body: str) -> str:
+    first = next((line.strip() for line in body.splitlines() if line.strip()), "Untitled")
+    return first[:TITLE_MAX]
+
+
+@bp.get("/notes")
+def list_notes():
+    limit = _int_arg("limit", PAGE_DEFAULT, 1, PAGE_MAX)
+    before = _int_arg("before", None, 1, 2**53)
+    query = select(Note).order_by(Note.id.desc()).limit(limit + 1)
+    if before is not None:
+        query = query.where(Note.id < before)
+    with db().reading() as session:
+        notes = list(session.scalars(query))
+    more = len(notes) > limit
+    notes = notes[:limit]
+    next_url = url_for(".list_notes", before=notes[-1].id, limit=limit) if more else None
+    return jsonify({"notes": [n.to_json() for n in notes], "next": next_url})
+
+
+@bp.post("/notes")
+def create_note():
+    upload = None
+    if request.mimetype == "application/json":
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            raise ApiError(400, "the body must be a JSON object with a 'body' string", "body")
+    elif request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        data = request.form
+        upload = request.files.get("attachment")
+        if upload is not None and not upload.filename:
+            upload = None
+    else:
+        raise ApiError(
+            415, "send application/json, or multipart/form-data with an attachment", "body"
+        )
+    body = _text_field(data, "body", BODY_MAX, required=True)
+    title = _text_field(data, "title", TITLE_MAX, required=False) or _title_from(body)
+
+    key = size = name = None
+    if upload is not None:
+        name = sanitise_filename(upload.filename)
+        key, size = storage().save(upload.stream)
+    try:
+        with db().writing() as session:
+            note = Note(
+                title=title,
+                body=body,
+                created_at=utcnow(),
+                attachment_name=name,
+                attachment_key=key,
+                attachment_size=size,
+            )
+            session.add(note)
+            session.flush()
+            session.add(
+                Event(
+                    kind="note-created",
+                    note_id=note.id,
+                    payload=payload(note.to_json()),
+                    created_at=utcnow(),
+                )
+            )
+    except BaseException:
+        if key:
+            storage().delete(key)
+        raise
+    log.info("note %d created%s", note.id, " with an attachment" if key else "")
+    response = jsonify(note.to_json())
+    response.status_code = 201
+    response.headers["Location"] = url_for(".get_note", note_id=note.id)
+    return response
+
+
+def _load(session, note_id: int) -> Note:
+    note = session.get(Note, note_id)
+    if note is None:
+        raise ApiError(404, f"note {note_id} does not exist", "id")
+    return note
+
+
+@bp.get("/notes/<int:note_id>")
+def get_note(note_id: int):
+    with db().reading() as session:
+        return jsonify(_load(session, note_id).to_json())
+
+
+@bp.delete("/notes/<int:note_id>")
+def delete_note(note_id: int):
+    with db().writing() as session:
+        note = _load(session, note_id)
+        key = note.attachment_key
+        session.delete(note)
+        session.add(
+            Event(
+                kind="note-deleted",
+                note_id=note_id,
+                payload=payload({"id": note_id}),
+                created_at=utcnow(),
+            )
+        )
+    if key:
+        # After the commit: a failed delete leaves an orphan file, never a dead link.
+        with contextlib.suppress(OSError):
+            storage().delete(key)
+    log.info("note %d deleted", note_id)
+    return Response(status=204)
+
+
+@bp.get("/notes/<int:note_id>/attachment")
+def download(note_id: int):
+    with db().reading() as session:
+        note = _load(session, note_id)
+    if not note.attachment_key:
+        raise ApiError(404, f"note {note_id} has no attachment", "attachment")
+    path = storage().path_for(note.attachment_key)
+    if not path.is_file():
+        log.error("attachment file of note %d is missing", note_id)
+        raise ApiError(404, f"the attachment of note {note_id} is missing", "attachment")
+    response = send_file(path, mimetype="application/octet-stream", conditional=True)
+    response.headers["Content-Disposition"] = content_disposition(note.attachment_name or "")
+    # Downloads never run as a page, even if a browser were to sniff them as one.
+    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    return response

@@ -1,0 +1,130 @@
+"""Engine and session handling shared by the web app, the CLI and the migrations.
+
+The same code serves SQLite, MariaDB (PyMySQL) and PostgreSQL (psycopg 3). Under the
+green-thread workers every driver must wait for the network cooperatively:
+
+* PyMySQL is pure Python and uses the patched ``socket`` module.
+* psycopg 3 drives libpq in non-blocking mode and waits for the socket with a
+  "wait function". Its default, written in C, blocks the whole worker. psycopg
+  notices gevent's patching by itself and switches to ``select``; it does not
+  notice eventlet's, so ``prefer_green_psycopg()`` selects ``wait_select`` (which
+  calls the patched ``select.select``) before psycopg is imported. A remaining
+  limit: libpq resolves host names with a blocking ``getaddrinfo`` while it
+  connects; the pool keeps connections open, so this happens rarely.
+* SQLite calls do not yield at all. Readers never block under WAL, and writers of
+  one process take a green lock in ``Database.writing()`` so that a transaction
+  left open by one green thread cannot stall another in SQLite's busy handler.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from noticeboard.models import Event, EventLock
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 5
+
+
+def eventlet_patched() -> bool:
+    patcher = sys.modules.get("eventlet.patcher")
+    return bool(patcher and patcher.is_monkey_patched("select"))
+
+
+def prefer_green_psycopg() -> None:
+    """Make psycopg wait through the patched ``select`` when eventlet is in charge."""
+    if not eventlet_patched():
+        return
+    if "psycopg" not in sys.modules:
+        os.environ.setdefault("PSYCOPG_WAIT_FUNC", "wait_select")
+        return
+    waiting = sys.modules.get("psycopg.waiting")
+    if waiting is not None and waiting.wait is getattr(waiting, "wait_c", None):
+        log.warning(
+            "psycopg was imported before eventlet patching; its queries will block the "
+            "worker. Set PSYCOPG_WAIT_FUNC=wait_select in the environment."
+        )
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with the options each database needs for this application."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if url.startswith("postgresql"):
+        prefer_green_psycopg()
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+            connect_args={"connect_timeout": CONNECT_TIMEOUT},
+        )
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        # REPEATABLE READ, MariaDB's default, would hide new events from a long-lived
+        # connection; every other database reads committed rows by default.
+        isolation_level="READ COMMITTED",
+        connect_args={"connect_timeout": CONNECT_TIMEOUT},
+    )
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class Database:
+    """The engine, a session factory and the rule for write transactions."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = make_engine(url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Created here, inside the worker after monkey-patching, so it is a green lock.
+        self._sqlite_write_lock = threading.Lock() if url.startswith("sqlite") else None
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Session]:
+        with self.sessions() as session:
+            yield session
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[Session]:
+        """A transaction that holds the event lock, committed on success."""
+        lock = self._sqlite_write_lock or contextlib.nullcontext()
+        with lock, self.sessions() as session, session.begin():
+            session.execute(select(EventLock.id).where(EventLock.id == 1).with_for_update())
+            yield session
+
+    def max_event_id(self) -> int:
+        with self.reading() as session:
+            return session.scalar(select(func.max(Event.id))) or 0
+
+    def events_after(self, last_id: int, limit: int) -> list[Event]:
+        with self.reading() as session:
+            rows = session.scalars(
+                select(Event).where(Event.id > last_id).order_by(Event.id).limit(limit)
+            )
+            return list(rows)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,237 @@
+"""Server-Sent Events: every change reaches every open page, on every node.
+
+Design
+------
+Every write (note created or deleted) inserts a row into the ``events`` table in the
+same transaction. The row's auto-incremented id is the SSE event id. Writers first
+lock the single ``event_lock`` row, so ids become visible in increasing order and a
+reader that has seen id N will never later find a smaller one.
+
+Each worker process runs one poller, a green thread started with the first
+subscriber and ended when the last one leaves. Every ``SSE_POLL_SECONDS`` it reads
+the rows after the last id it saw and puts them on the queue of each of that
+worker's subscribers. So every worker of every node sees every event through the
+shared database alone, with no broker to run, and the database serves one small
+indexed query per worker per poll instead of one per client.
+
+A client connecting with ``Last-Event-ID: N`` (or ``?last_event_id=N``) is first
+registered as a subscriber and then reads the rows after N from the database
+itself; afterwards it takes events from its queue, skipping ids it already sent.
+Registering before reading is what leaves no gap, and skipping is what leaves no
+duplicate. A client without an id starts at the newest event.
+
+Idle streams get a comment line every ``SSE_HEARTBEAT_SECONDS`` so that proxies keep
+them open. A subscriber that falls too far behind is dropped; its stream ends and
+the browser reconnects with its last id, catching up from the table. When the
+worker is told to stop (SIGTERM), the poller ends every stream, so browsers
+reconnect, through the load balancer, to a worker that is still serving.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from flask import Blueprint, Response, current_app, request
+
+from noticeboard.db import Database
+from noticeboard.errors import ApiError
+from noticeboard.migrate import describe_error
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("events", __name__)
+
+BATCH = 500
+QUEUE_SIZE = 1000
+RECONNECT_MS = 2000
+
+
+def _always_alive() -> bool:
+    return True
+
+
+#: Replaced by the Gunicorn config with a check of ``worker.alive``.
+worker_alive: Callable[[], bool] = _always_alive
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    kind: str
+    data: str
+
+    def encode(self) -> str:
+        return f"id: {self.id}\nevent: {self.kind}\ndata: {self.data}\n\n"
+
+
+_CLOSE = object()
+
+
+@dataclass(eq=False)
+class Subscriber:
+    queue: queue.Queue = field(default_factory=lambda: queue.Queue(QUEUE_SIZE))
+    closed: bool = False
+
+    def close(self) -> None:
+        self.closed = True
+        with contextlib.suppress(queue.Full):
+            self.queue.put_nowait(_CLOSE)
+
+
+class Broker:
+    """One per application (so one per worker): the poller and its subscribers."""
+
+    def __init__(self, db: Database, poll_seconds: float):
+        self.db = db
+        self.poll_seconds = poll_seconds
+        self._subscribers: set[Subscriber] = set()
+        self._lock = threading.Lock()
+        self._poller: threading.Thread | None = None
+        self.stopping = False
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    def subscribe(self) -> Subscriber:
+        sub = Subscriber()
+        with self._lock:
+            if self.stopping:
+                sub.close()
+                return sub
+            self._subscribers.add(sub)
+            if self._poller is None:
+                self._poller = threading.Thread(
+                    target=self._run, name="noticeboard-sse-poller", daemon=True
+                )
+                self._poller.start()
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        with self._lock:
+            self._subscribers.discard(sub)
+
+    def close_all(self) -> None:
+        with self._lock:
+            self.stopping = True
+            subs, self._subscribers = self._subscribers, set()
+        for sub in subs:
+            sub.close()
+        log.info("closed %d event streams for shutdown", len(subs))
+
+    def _run(self) -> None:
+        last_id: int | None = None
+        failing = False
+        while True:
+            if not worker_alive():
+                self.close_all()
+                break
+            with self._lock:
+                if not self._subscribers:
+                    self._poller = None
+                    return
+            rows = []
+            try:
+                if last_id is None:
+                    last_id = self.db.max_event_id()
+                rows = self.db.events_after(last_id, BATCH)
+                if failing:
+                    log.info("event poller reads the database again")
+                    failing = False
+            except Exception as exc:
+                if not failing:
+                    log.error("event poller cannot read the database: %s", describe_error(exc))
+                failing = True
+            for row in rows:
+                self._fan_out(Message(row.id, row.kind, row.payload))
+                last_id = row.id
+            if len(rows) < BATCH:
+                time.sleep(self.poll_seconds)
+        with self._lock:
+            self._poller = None
+
+    def _fan_out(self, message: Message) -> None:
+        with self._lock:
+            subs = list(self._subscribers)
+        for sub in subs:
+            try:
+                sub.queue.put_nowait(message)
+            except queue.Full:
+                log.warning("dropping a subscriber that fell %d events behind", QUEUE_SIZE)
+                self.unsubscribe(sub)
+                sub.closed = True
+
+
+def broker() -> Broker:
+    return current_app.extensions["noticeboard.broker"]
+
+
+def _requested_last_id() -> int | None:
+    text = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
+    if text is None or text == "":
+        return None
+    if not text.isdigit() or len(text) > 18:
+        raise ApiError(400, "Last-Event-ID must be a non-negative whole number", "Last-Event-ID")
+    return int(text)
+
+
+@bp.get("/events")
+def events() -> Response:
+    b = broker()
+    last_id = _requested_last_id()
+    heartbeat = current_app.config["SSE_HEARTBEAT_SECONDS"]
+    sub = b.subscribe()
+    try:
+        if last_id is None:
+            last_id = b.db.max_event_id()
+        first = b.db.events_after(last_id, BATCH)
+    except Exception:
+        b.unsubscribe(sub)
+        raise
+    response = Response(_stream(b, sub, last_id, first, heartbeat), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache"
+    # nginx buffers responses unless told otherwise; SSE must pass through at once.
+    response.headers["X-Accel-Buffering"] = "no"
+    return response
+
+
+def _stream(
+    b: Broker, sub: Subscriber, last_id: int, first: list, heartbeat: float
+) -> Iterator[str]:
+    try:
+        yield f"retry: {RECONNECT_MS}\n\n"
+        backlog = first
+        while backlog:
+            for row in backlog:
+                yield Message(row.id, row.kind, row.payload).encode()
+                last_id = row.id
+            if len(backlog) < BATCH:
+                break
+            backlog = b.db.events_after(last_id, BATCH)
+        while True:
+            if sub.closed and sub.queue.empty():
+                return
+            try:
+                item = sub.queue.get(timeout=heartbeat)
+            except queue.Empty:
+                yield ": keep-alive\n\n"
+                continue
+            if item is _CLOSE:
+                return
+            if item.id <= last_id:
+                continue
+            yield item.encode()
+            last_id = item.id
+    finally:
+        b.unsubscribe(sub)
+
+
+def payload(data: dict) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,90 @@
+"""The tables, as the application sees them at the Alembic head.
+
+The revisions under ``migrations/versions`` create the same shapes; a test compares
+the migrated schema with this metadata so that the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import ClassVar
+
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments an "INTEGER PRIMARY KEY"; the other databases get 64 bits.
+EventId = BigInteger().with_variant(Integer(), "sqlite")
+
+TITLE_MAX = 200
+BODY_MAX = 10_000
+NAME_MAX = 255
+
+
+def utcnow() -> datetime:
+    """Naive UTC: MariaDB's DATETIME keeps no zone, so every database stores the same."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class Note(Base):
+    __tablename__ = "notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(TITLE_MAX))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    attachment_name: Mapped[str | None] = mapped_column(String(NAME_MAX))
+    attachment_key: Mapped[str | None] = mapped_column(String(64))
+    attachment_size: Mapped[int | None] = mapped_column(BigInteger)
+
+    def to_json(self) -> dict:
+        attachment = None
+        if self.attachment_key:
+            attachment = {
+                "name": self.attachment_name,
+                "size": self.attachment_size,
+                "url": f"/api/notes/{self.id}/attachment",
+            }
+        return {
+            "id": self.id,
+            "title": self.title,
+            "body": self.body,
+            "created_at": self.created_at.isoformat(timespec="seconds") + "Z",
+            "attachment": attachment,
+        }
+
+
+class Event(Base):
+    """One row per change; its id is the SSE event id clients resume from."""
+
+    __tablename__ = "events"
+    __table_args__: ClassVar[dict] = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    note_id: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class EventLock(Base):
+    """A single row every writer locks first, so event ids commit in increasing order.
+
+    Without it two transactions could take ids 5 and 6 and commit 6 first; a poller
+    that already read 6 would then never see 5.
+    """
+
+    __tablename__ = "event_lock"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)

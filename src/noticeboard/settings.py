@@ -1,0 +1,411 @@
+"""Every setting of the application, read from the environment in one place.
+
+The table ``SETTINGS`` is data: each entry has a name, a default, whether it is
+required and a description. ``load()`` reads and validates all of them and raises
+``SettingsError`` whose message names the variable and says how to fix it. The same
+table feeds ``noticeboard settings env-example`` (the image's ``.env`` example) and
+``noticeboard settings rst`` (the documentation's reference), so the three never drift.
+
+This module imports nothing outside the standard library: the Gunicorn master loads
+it through ``noticeboard.gunicorn_conf`` before any worker is forked.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import secrets
+import textwrap
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PRODUCTION = "production"
+DEVELOPMENT = "development"
+
+#: Values seen in tutorials and example files; a production key must be none of them.
+WEAK_SECRET_KEYS = frozenset(
+    {
+        "secret",
+        "secret-key",
+        "secret_key",
+        "secretkey",
+        "changeme",
+        "change-me",
+        "change_me",
+        "please-change-me",
+        "dev",
+        "development",
+        "default",
+        "password",
+        "noticeboard",
+        "test",
+        "insecure",
+        "your-secret-key",
+        "set-me",
+    }
+)
+MIN_SECRET_KEY_LENGTH = 32
+
+DRIVERS = {
+    "sqlite": "sqlite",
+    "mysql": "mysql+pymysql",
+    "mysql+pymysql": "mysql+pymysql",
+    "mariadb": "mariadb+pymysql",
+    "mariadb+pymysql": "mariadb+pymysql",
+    "postgres": "postgresql+psycopg",
+    "postgresql": "postgresql+psycopg",
+    "postgresql+psycopg": "postgresql+psycopg",
+}
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names it and the fix."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str | None
+    description: str
+    required: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "NOTICEBOARD_ENV",
+        PRODUCTION,
+        "``production`` or ``development``. Production refuses a missing or weak "
+        "SECRET_KEY; development generates a throwaway key.",
+    ),
+    Setting(
+        "SECRET_KEY",
+        None,
+        f"Key that signs cookies. At least {MIN_SECRET_KEY_LENGTH} characters and not a "
+        "well-known example value; generate one with "
+        "``python3 -c 'import secrets; print(secrets.token_urlsafe(48))'``.",
+        required=True,
+    ),
+    Setting(
+        "DATABASE_URL",
+        None,
+        "SQLAlchemy URL of the database: ``sqlite:////data/noticeboard.db``, "
+        "``mysql+pymysql://user:pass@host/db`` (MariaDB) or "
+        "``postgresql+psycopg://user:pass@host/db``. Empty means a SQLite file "
+        "``noticeboard.db`` in DATA_DIR.",
+    ),
+    Setting(
+        "DATA_DIR",
+        "/data",
+        "Directory for the SQLite database and, by default, the uploads. Must be writable.",
+    ),
+    Setting(
+        "UPLOAD_DIR",
+        None,
+        "Directory where attachments are stored under generated names. Empty means "
+        "``DATA_DIR/uploads``.",
+    ),
+    Setting("MAX_UPLOAD_MB", "10", "Largest accepted request body in MiB (1 to 1024)."),
+    Setting(
+        "LOG_LEVEL",
+        "INFO",
+        "Logging threshold: DEBUG, INFO, WARNING, ERROR or CRITICAL.",
+    ),
+    Setting(
+        "TRUSTED_PROXY_COUNT",
+        "0",
+        "Number of reverse proxies in front of the app whose X-Forwarded-* headers are "
+        "trusted (0 to 5). Leave 0 when clients reach the app directly.",
+    ),
+    Setting(
+        "MIGRATE_ON_START",
+        "auto",
+        "Whether ``noticeboard serve`` upgrades the schema before starting: ``auto`` "
+        "(only for SQLite, where there is one node), ``true`` or ``false``. With "
+        "several nodes run ``noticeboard db upgrade`` once as a job instead.",
+    ),
+    Setting(
+        "DB_WAIT_TIMEOUT",
+        "60",
+        "Seconds ``noticeboard db wait`` keeps retrying until the database answers (0 to 3600).",
+    ),
+    Setting("GUNICORN_BIND", "0.0.0.0:8000", "Address Gunicorn listens on, ``HOST:PORT``."),
+    Setting("GUNICORN_WORKERS", "2", "Number of Gunicorn worker processes (1 to 64)."),
+    Setting(
+        "GUNICORN_WORKER_CLASS",
+        "eventlet",
+        "Gunicorn worker class: ``eventlet`` or ``gevent``. Both serve many SSE "
+        "clients per process.",
+    ),
+    Setting(
+        "GUNICORN_TIMEOUT",
+        "30",
+        "Seconds before the Gunicorn master restarts a silent worker (5 to 3600).",
+    ),
+    Setting(
+        "GUNICORN_GRACEFUL_TIMEOUT",
+        "20",
+        "Seconds in-flight requests get to finish after SIGTERM (1 to 3600).",
+    ),
+    Setting(
+        "SSE_HEARTBEAT_SECONDS",
+        "15",
+        "Seconds between comment lines on an idle event stream, to keep proxies from "
+        "closing it (1 to 300).",
+    ),
+    Setting(
+        "SSE_POLL_SECONDS",
+        "0.5",
+        "Seconds between two reads of the events table by each worker (0.05 to 2).",
+    ),
+)
+
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    secret_key: str
+    secret_key_generated: bool
+    database_url: str
+    data_dir: Path
+    upload_dir: Path
+    max_upload_mb: int
+    log_level: str
+    trusted_proxy_count: int
+    migrate_on_start: bool
+    db_wait_timeout: float
+    gunicorn_bind: str
+    gunicorn_workers: int
+    gunicorn_worker_class: str
+    gunicorn_timeout: int
+    gunicorn_graceful_timeout: int
+    sse_heartbeat_seconds: float
+    sse_poll_seconds: float
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def database_url_redacted(self) -> str:
+        return redact_url(self.database_url)
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced, fit for logs and error messages."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, _, host = rest.rpartition("@")
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+class _Reader:
+    def __init__(self, environ: Mapping[str, str]):
+        self.environ = environ
+
+    def raw(self, name: str) -> str:
+        value = self.environ.get(name, "").strip()
+        if value:
+            return value
+        return SETTINGS_BY_NAME[name].default or ""
+
+    def number(self, name: str, kind: Callable[[str], Any], low: float, high: float) -> Any:
+        text = self.raw(name)
+        try:
+            value = kind(text)
+        except ValueError:
+            word = "a whole number" if kind is int else "a number"
+            raise SettingsError(
+                f"{name}={text!r} is not {word}; set it to {word} from {low} to {high} "
+                f"or unset it for the default {SETTINGS_BY_NAME[name].default}"
+            ) from None
+        if not (low <= value <= high) or (isinstance(value, float) and math.isnan(value)):
+            raise SettingsError(
+                f"{name}={text!r} is out of range; set it to a value from {low} to {high}"
+            )
+        return value
+
+    def choice(self, name: str, choices: tuple[str, ...], lower: bool = True) -> str:
+        text = self.raw(name)
+        value = text.lower() if lower else text.upper()
+        if value not in choices:
+            raise SettingsError(
+                f"{name}={text!r} is not valid; set it to one of {', '.join(choices)}"
+            )
+        return value
+
+
+def normalise_database_url(url: str) -> str:
+    """Pin the driver the application ships with for each database family."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise SettingsError(
+            f"DATABASE_URL={redact_url(url)!r} is not a URL; set it like "
+            "postgresql+psycopg://user:password@host:5432/noticeboard"
+        )
+    driver = DRIVERS.get(scheme.lower())
+    if driver is None:
+        raise SettingsError(
+            f"DATABASE_URL uses the unsupported scheme {scheme!r}; use sqlite, "
+            "mysql+pymysql (MariaDB) or postgresql+psycopg"
+        )
+    if driver.endswith("pymysql") and "charset=" not in rest:
+        rest += ("&" if "?" in rest else "?") + "charset=utf8mb4"
+    return f"{driver}://{rest}"
+
+
+def load(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every setting; raise ``SettingsError`` naming the first bad one."""
+    env_map = os.environ if environ is None else environ
+    r = _Reader(env_map)
+
+    env = r.choice("NOTICEBOARD_ENV", (PRODUCTION, DEVELOPMENT))
+
+    secret_key = env_map.get("SECRET_KEY", "").strip()
+    generated = False
+    if env == PRODUCTION:
+        if not secret_key:
+            raise SettingsError(
+                "SECRET_KEY is not set; production needs one: set SECRET_KEY to the output "
+                "of python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+        if secret_key.lower() in WEAK_SECRET_KEYS or len(set(secret_key)) < 8:
+            raise SettingsError(
+                "SECRET_KEY is a well-known or trivial value; set it to a long random "
+                "string, e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+        if len(secret_key) < MIN_SECRET_KEY_LENGTH:
+            raise SettingsError(
+                f"SECRET_KEY is {len(secret_key)} characters long; production needs at "
+                f"least {MIN_SECRET_KEY_LENGTH}: generate one with "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+    elif not secret_key:
+        secret_key = secrets.token_urlsafe(48)
+        generated = True
+
+    data_dir_text = r.raw("DATA_DIR")
+    data_dir = Path(data_dir_text)
+    if not data_dir.is_absolute():
+        data_dir = Path.cwd() / data_dir
+    upload_text = r.raw("UPLOAD_DIR")
+    upload_dir = Path(upload_text) if upload_text else data_dir / "uploads"
+    if not upload_dir.is_absolute():
+        upload_dir = Path.cwd() / upload_dir
+
+    url_text = r.raw("DATABASE_URL")
+    database_url = (
+        normalise_database_url(url_text) if url_text else f"sqlite:///{data_dir / 'noticeboard.db'}"
+    )
+
+    migrate_text = r.raw("MIGRATE_ON_START").lower()
+    if migrate_text == "auto":
+        migrate_on_start = database_url.startswith("sqlite")
+    elif migrate_text in {"1", "true", "yes", "on"}:
+        migrate_on_start = True
+    elif migrate_text in {"0", "false", "no", "off"}:
+        migrate_on_start = False
+    else:
+        raise SettingsError(
+            f"MIGRATE_ON_START={migrate_text!r} is not valid; set it to auto, true or false"
+        )
+
+    bind = r.raw("GUNICORN_BIND")
+    host, colon, port = bind.rpartition(":")
+    if not bind.startswith("unix:") and (not colon or not host or not port.isdigit()):
+        raise SettingsError(f"GUNICORN_BIND={bind!r} is not HOST:PORT; set it like 0.0.0.0:8000")
+    if port.isdigit() and not 0 < int(port) < 65536:
+        raise SettingsError(f"GUNICORN_BIND={bind!r} has an invalid port; use 1 to 65535")
+
+    return Settings(
+        env=env,
+        secret_key=secret_key,
+        secret_key_generated=generated,
+        database_url=database_url,
+        data_dir=data_dir,
+        upload_dir=upload_dir,
+        max_upload_mb=r.number("MAX_UPLOAD_MB", int, 1, 1024),
+        log_level=r.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), False),
+        trusted_proxy_count=r.number("TRUSTED_PROXY_COUNT", int, 0, 5),
+        migrate_on_start=migrate_on_start,
+        db_wait_timeout=r.number("DB_WAIT_TIMEOUT", float, 0, 3600),
+        gunicorn_bind=bind,
+        gunicorn_workers=r.number("GUNICORN_WORKERS", int, 1, 64),
+        gunicorn_worker_class=r.choice("GUNICORN_WORKER_CLASS", ("eventlet", "gevent")),
+        gunicorn_timeout=r.number("GUNICORN_TIMEOUT", int, 5, 3600),
+        gunicorn_graceful_timeout=r.number("GUNICORN_GRACEFUL_TIMEOUT", int, 1, 3600),
+        sse_heartbeat_seconds=r.number("SSE_HEARTBEAT_SECONDS", float, 1, 300),
+        sse_poll_seconds=r.number("SSE_POLL_SECONDS", float, 0.05, 2),
+    )
+
+
+def configure_logging(level: str) -> None:
+    """One line per record on stderr, which the container runtime collects."""
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
+        force=True,
+    )
+    # Alembic announces each of its plugins at INFO on import; that is noise here.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+def env_example() -> str:
+    """An ``.env`` file listing every setting, defaults commented out."""
+    lines = [
+        "# Settings of the noticeboard application.",
+        "# Generated by `noticeboard settings env-example`; every variable is optional",
+        "# unless marked required. Uncomment a line to change its default.",
+    ]
+    for s in SETTINGS:
+        lines.append("")
+        lines.extend(f"# {part}" for part in _wrap(_plain(s.description), 76))
+        if s.required:
+            lines.append("# Required in production.")
+            lines.append(f"{s.name}=")
+        else:
+            lines.append(f"#{s.name}={s.default or ''}")
+    return "\n".join(lines) + "\n"
+
+
+def rst() -> str:
+    """A reStructuredText reference of every setting."""
+    lines = [
+        "Settings",
+        "========",
+        "",
+        "Every setting is read from an environment variable by ``noticeboard.settings``.",
+        "",
+    ]
+    for s in SETTINGS:
+        lines.append(f".. envvar:: {s.name}")
+        lines.append("")
+        if s.required:
+            default = "none; required in production"
+        elif s.default:
+            default = f"``{s.default}``"
+        else:
+            default = "empty"
+        lines.append(f"   Default: {default}.")
+        lines.append("")
+        lines.extend(f"   {part}" for part in _wrap(s.description, 80))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _plain(text: str) -> str:
+    return text.replace("``", "")
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    return textwrap.wrap(text, width=width, break_on_hyphens=False, break_long_words=False)

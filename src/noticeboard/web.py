@@ -1,0 +1,57 @@
+"""The HTML page and the two health endpoints."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, jsonify, render_template
+from sqlalchemy import select
+
+from noticeboard.api import PAGE_DEFAULT, db
+from noticeboard.migrate import current_revision, describe_error, head_revision
+from noticeboard.models import Note
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("web", __name__)
+
+
+@bp.get("/")
+def index():
+    with db().reading() as session:
+        notes = list(session.scalars(select(Note).order_by(Note.id.desc()).limit(PAGE_DEFAULT + 1)))
+    last_event_id = db().max_event_id()
+    more = len(notes) > PAGE_DEFAULT
+    return render_template(
+        "index.html",
+        notes=notes[:PAGE_DEFAULT],
+        older_than=notes[PAGE_DEFAULT - 1].id if more else None,
+        last_event_id=last_event_id,
+        max_upload_mb=current_app.config["MAX_UPLOAD_MB"],
+    )
+
+
+@bp.get("/healthz")
+def healthz():
+    """The process answers; no database work, so a database outage never restarts it."""
+    return jsonify({"status": "alive"})
+
+
+@bp.get("/readyz")
+def readyz():
+    """Ready for traffic: the database answers and the schema is at the Alembic head."""
+    try:
+        current = current_revision(db().engine)
+    except Exception as exc:
+        reason = f"database unreachable: {describe_error(exc)}"
+        log.error("not ready: %s", reason)
+        return jsonify({"status": "unavailable", "reason": reason}), 503
+    head = head_revision()
+    if current != head:
+        reason = (
+            f"database schema is at {current or 'no revision'}, expected {head}; "
+            "run `noticeboard db upgrade`"
+        )
+        log.warning("not ready: %s", reason)
+        return jsonify({"status": "unavailable", "reason": reason}), 503
+    return jsonify({"status": "ready", "revision": current})

@@ -1,0 +1,88 @@
+"""Fixtures: real databases for each backend, the app on them, Gunicorn processes."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from noticeboard import migrate, settings
+from noticeboard.app import create_app
+
+import services
+from helpers import base_env
+
+BACKENDS = ["sqlite", "mariadb", "postgresql"]
+SERVER_BACKENDS = ["mariadb", "postgresql"]
+
+_started: set[str] = set()
+
+
+def ensure_backend(backend: str) -> None:
+    """Install and start the server for ``backend``; any problem fails the test."""
+    if backend == "sqlite" or backend in _started:
+        return
+    _, _, start = services.SERVICES[backend]
+    try:
+        start()
+    except services.ServiceError as exc:
+        pytest.fail(f"{backend} is required for these tests and could not be started: {exc}")
+    _started.add(backend)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request) -> str:
+    ensure_backend(request.param)
+    return request.param
+
+
+@contextlib.contextmanager
+def new_database(backend: str, tmp_dir: Path) -> Iterator[str]:
+    ensure_backend(backend)
+    # A server stopped by an outage test must be back before the next database.
+    if backend != "sqlite":
+        services.start_service(*services.SERVICES[backend][:2])
+    url = services.create_database(backend, tmp_dir)
+    try:
+        yield url
+    finally:
+        services.drop_database(backend, url)
+
+
+@pytest.fixture
+def fresh_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database of the current backend."""
+    with new_database(backend, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def shared_url(backend: str, tmp_path_factory) -> Iterator[str]:
+    """One migrated database per backend, emptied by the ``app`` fixture for each test."""
+    with new_database(backend, tmp_path_factory.mktemp(backend)) as url:
+        migrate.upgrade(url)
+        yield url
+
+
+def config_for(url: str, data_dir: Path, **extra: str) -> settings.Settings:
+    return settings.load(base_env(url, data_dir, **extra))
+
+
+@pytest.fixture
+def app(shared_url: str, tmp_path: Path):
+    engine = sa.create_engine(shared_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM notes"))
+        conn.execute(sa.text("DELETE FROM events"))
+    engine.dispose()
+    application = create_app(config_for(shared_url, tmp_path / "data", MAX_UPLOAD_MB="1"))
+    yield application
+    application.extensions["noticeboard.db"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

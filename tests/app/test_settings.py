@@ -1,0 +1,110 @@
+"""Settings: every variable read, validated, and reported by name with the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from noticeboard import settings
+
+from helpers import SECRET, run_cli
+
+GOOD = {"NOTICEBOARD_ENV": "production", "SECRET_KEY": SECRET, "DATA_DIR": "/srv/nb"}
+
+
+def load(**overrides: str) -> settings.Settings:
+    return settings.load({**GOOD, **overrides})
+
+
+def test_defaults_follow_the_documented_table():
+    config = settings.load(GOOD)
+    assert config.env == "production"
+    assert config.database_url == "sqlite:////srv/nb/noticeboard.db"
+    assert config.upload_dir == Path("/srv/nb/uploads")
+    assert config.gunicorn_bind == "0.0.0.0:8000"
+    assert config.gunicorn_worker_class == "eventlet"
+    assert config.migrate_on_start is True  # auto + SQLite
+    assert config.max_upload_bytes == 10 * 1024 * 1024
+
+
+def test_migrate_on_start_auto_is_off_for_server_databases():
+    config = load(DATABASE_URL="postgresql://u:p@db/nb")
+    assert config.database_url == "postgresql+psycopg://u:p@db/nb"
+    assert config.migrate_on_start is False
+    assert load(DATABASE_URL="mysql://u:p@db/nb").database_url == (
+        "mysql+pymysql://u:p@db/nb?charset=utf8mb4"
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "variable", "hint"),
+    [
+        ({"SECRET_KEY": ""}, "SECRET_KEY", "secrets.token_urlsafe"),
+        ({"SECRET_KEY": "changeme"}, "SECRET_KEY", "long random"),
+        ({"SECRET_KEY": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}, "SECRET_KEY", "random"),
+        ({"SECRET_KEY": "Shortbutrandom1234"}, "SECRET_KEY", "at least 32"),
+        ({"NOTICEBOARD_ENV": "staging"}, "NOTICEBOARD_ENV", "production, development"),
+        ({"GUNICORN_WORKERS": "many"}, "GUNICORN_WORKERS", "whole number"),
+        ({"GUNICORN_WORKERS": "0"}, "GUNICORN_WORKERS", "from 1 to 64"),
+        ({"GUNICORN_WORKER_CLASS": "sync"}, "GUNICORN_WORKER_CLASS", "eventlet, gevent"),
+        ({"GUNICORN_BIND": "8000"}, "GUNICORN_BIND", "HOST:PORT"),
+        ({"MAX_UPLOAD_MB": "-1"}, "MAX_UPLOAD_MB", "from 1 to 1024"),
+        ({"SSE_POLL_SECONDS": "nan"}, "SSE_POLL_SECONDS", "out of range"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL", "DEBUG, INFO"),
+        ({"TRUSTED_PROXY_COUNT": "x"}, "TRUSTED_PROXY_COUNT", "whole number"),
+        ({"MIGRATE_ON_START": "maybe"}, "MIGRATE_ON_START", "auto, true or false"),
+        ({"DATABASE_URL": "oracle://u:p@h/db"}, "DATABASE_URL", "postgresql+psycopg"),
+        ({"DATABASE_URL": "not a url"}, "DATABASE_URL", "postgresql+psycopg://"),
+        ({"DB_WAIT_TIMEOUT": "soon"}, "DB_WAIT_TIMEOUT", "number"),
+    ],
+)
+def test_invalid_settings_name_the_variable_and_the_fix(overrides, variable, hint):
+    with pytest.raises(settings.SettingsError) as info:
+        load(**overrides)
+    message = str(info.value)
+    assert message.startswith(variable), message
+    assert hint in message
+
+
+def test_development_generates_a_key_when_none_is_set():
+    config = settings.load({"NOTICEBOARD_ENV": "development", "DATA_DIR": "/tmp/x"})
+    assert config.secret_key_generated
+    assert len(config.secret_key) >= settings.MIN_SECRET_KEY_LENGTH
+
+
+def test_passwords_are_redacted_in_messages():
+    config = load(DATABASE_URL="postgresql://user:hunter2@db/nb")
+    assert "hunter2" not in config.database_url_redacted
+    assert config.database_url_redacted == "postgresql+psycopg://user:***@db/nb"
+
+
+def test_env_example_and_rst_list_every_setting():
+    example = run_cli("settings", "env-example", env={"PATH": "/usr/bin:/bin"})
+    rst = run_cli("settings", "rst", env={"PATH": "/usr/bin:/bin"})
+    assert example.returncode == 0 and rst.returncode == 0, example.stderr + rst.stderr
+    for s in settings.SETTINGS:
+        assert f"{s.name}=" in example.stdout
+        assert f".. envvar:: {s.name}" in rst.stdout
+    assert "\nSECRET_KEY=\n" in example.stdout
+    assert "#GUNICORN_WORKER_CLASS=eventlet" in example.stdout
+
+
+def test_settings_are_data():
+    names = [s.name for s in settings.SETTINGS]
+    assert len(names) == len(set(names))
+    assert {s.name for s in settings.SETTINGS if s.required} == {"SECRET_KEY"}
+    for s in settings.SETTINGS:
+        assert s.description
+
+
+@pytest.mark.parametrize("command", [["check"], ["db", "upgrade"], ["serve"]])
+def test_cli_refuses_bad_settings_with_one_line_and_writes_nothing(tmp_path, command):
+    data_dir = tmp_path / "data"
+    env = {"PATH": "/usr/bin:/bin", "DATA_DIR": str(data_dir), "SECRET_KEY": "changeme"}
+    result = run_cli(*command, env=env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "SECRET_KEY" in lines[0]
+    assert not data_dir.exists()
