@@ -67,6 +67,12 @@ COMPOSE_VARIABLES: tuple[tuple[str, str | None, bool, str], ...] = (
         "Development image (docker-compose.yml), built from docker/Dockerfile, target dev.",
     ),
     (
+        "NOTICEBOARD_SRC",
+        "../src",
+        False,
+        "Source tree bind-mounted into the development containers (relative to docker/).",
+    ),
+    (
         "BASE",
         "debian:trixie-slim",
         False,
