@@ -88,7 +88,8 @@ def molecule(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def docs(session: nox.Session) -> None:
-    """Sphinx with warnings as errors, then a check of internal links."""
+    """Sphinx with warnings as errors, a check of internal links, and the docs' commands run."""
+    _testbed(session, "packages", "graphviz")
     out = ROOT / "build" / "docs"
     session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", str(out / "html"))
     session.run(
@@ -101,6 +102,8 @@ def docs(session: nox.Session) -> None:
         "docs",
         str(out / "linkcheck"),
     )
+    _testbed(session, "up", "--images", "trixie")
+    _pytest(session, "docs", "tests/docs")
 
 
 @nox.session

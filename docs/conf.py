@@ -1,10 +1,18 @@
 """Sphinx configuration for the noticeboard documentation."""
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent / "_ext"))
+
 project = "noticeboard"
 author = "The noticeboard developers"
 copyright = "2026, the noticeboard developers"
 
-extensions: list[str] = []
+extensions = ["myst_parser", "sphinx.ext.graphviz", "generated"]
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
+graphviz_output_format = "svg"
+myst_heading_anchors = 3
 nitpicky = True

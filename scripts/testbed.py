@@ -503,6 +503,8 @@ def main(argv: list[str] | None = None) -> None:
     images = sub.add_parser("images", help="build (or confirm cached) base images")
     images.add_argument("names", nargs="+", choices=list(IMAGES))
     sub.add_parser("registry", help="start the local test registry")
+    packages = sub.add_parser("packages", help="install Debian packages that are missing")
+    packages.add_argument("names", nargs="+")
     sub.add_parser("down", help="remove test-bed containers and networks")
     sub.add_parser("status", help="print what is ready, as JSON")
     build = sub.add_parser("build", help="BuildKit build with the CA bundle as secret 'ca'")
@@ -511,6 +513,9 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.command == "status":
         print(json.dumps(status(), indent=2))
+        return
+    if args.command == "packages":
+        apt_install(*args.names)
         return
     ensure_engine()
     if args.command == "up":
