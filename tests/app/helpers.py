@@ -84,6 +84,9 @@ class Server:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> Server:
+        return self.launch().wait_ready()
+
+    def launch(self) -> Server:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "noticeboard", "serve"],
@@ -92,7 +95,11 @@ class Server:
             stderr=subprocess.STDOUT,
         )
         log.close()
-        deadline = time.monotonic() + 60
+        return self
+
+    def wait_ready(self) -> Server:
+        assert self.proc is not None
+        deadline = time.monotonic() + 90
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gunicorn exited early:\n{self.log()}")
@@ -147,7 +154,13 @@ class SseClient:
     stop: bool = False
 
     def start(self) -> SseClient:
+        return self.launch().wait_connected()
+
+    def launch(self) -> SseClient:
         threading.Thread(target=self._run, daemon=True).start()
+        return self
+
+    def wait_connected(self) -> SseClient:
         if not self.connected.wait(WAIT):
             raise AssertionError(f"no event stream from {self.url}: {self.error!r}")
         return self

@@ -105,6 +105,8 @@ def start_mariadb() -> None:
     statements = "".join(
         f"CREATE USER IF NOT EXISTS '{DB_USER}'@'{host}' IDENTIFIED BY '{DB_PASSWORD}';"
         f"GRANT ALL PRIVILEGES ON `nbt\\_%`.* TO '{DB_USER}'@'{host}';"
+        # PROCESS lets a test see transactions waiting on a lock.
+        f"GRANT PROCESS ON *.* TO '{DB_USER}'@'{host}';"
         for host in ("localhost", "127.0.0.1")
     )
     _run("mariadb", "-u", "root", "-e", statements + "FLUSH PRIVILEGES;")

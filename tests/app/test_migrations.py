@@ -100,15 +100,23 @@ def test_db_commands_detect_a_schema_behind_head(fresh_url, tmp_path):
     assert result.returncode == 1
     assert "no revision" in result.stderr and "noticeboard db upgrade" in result.stderr
 
-    assert run_cli("db", "upgrade", "0001", env=env).returncode == 0
+    migrate.upgrade(fresh_url, "0001")
     assert run_cli("db", "current", env=env).stdout.strip() == "0001"
     result = run_cli("db", "check", env=env)
     assert result.returncode == 1
-    assert "at 0001, head is 0002" in result.stderr
+    assert "at 0001, head is 0002" in result.stderr.strip().splitlines()[-1]
 
-    upgraded = run_cli("db", "upgrade", env=env)
-    assert upgraded.returncode == 0, upgraded.stderr
-    assert run_cli("db", "check", env=env).returncode == 0
+    migrate.upgrade(fresh_url)
     check = run_cli("check", env=env)
     assert check.returncode == 0, check.stderr
-    assert "schema at 0002" in check.stdout
+    assert "schema at 0002 (head 0002)" in check.stdout
+
+
+def test_db_upgrade_command_reaches_head(tmp_path):
+    env = base_env(f"sqlite:///{tmp_path / 'cli.db'}", tmp_path)
+    upgraded = run_cli("db", "upgrade", env=env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "upgraded to head" in upgraded.stdout
+    result = run_cli("db", "check", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "schema is at head (0002)"

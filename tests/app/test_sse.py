@@ -1,0 +1,121 @@
+"""Server-Sent Events through real Gunicorn processes with eventlet and gevent workers."""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+import pytest
+from conftest import BACKENDS, ensure_backend, new_database
+
+from noticeboard import migrate
+
+from helpers import CSRF, WAIT, Server, SseClient, post_note
+
+COMBOS = [(worker, backend) for worker in ("eventlet", "gevent") for backend in BACKENDS]
+
+
+@pytest.fixture(scope="module", params=COMBOS, ids=lambda c: f"{c[0]}-{c[1]}")
+def server(request, tmp_path_factory):
+    worker, backend = request.param
+    ensure_backend(backend)
+    tmp = tmp_path_factory.mktemp(f"{worker}-{backend}")
+    with new_database(backend, tmp) as url:
+        migrate.upgrade(url)
+        srv = Server(url, tmp / "a", worker_class=worker, workers=2)
+        # A second node on the same database, for the cross-instance test.
+        srv.other = Server(url, tmp / "b", worker_class=worker, workers=1)
+        srv.launch()
+        srv.other.launch()
+        try:
+            srv.wait_ready()
+            srv.other.wait_ready()
+            yield srv
+        finally:
+            srv.terminate()
+            srv.other.terminate()
+
+
+def test_many_concurrent_clients_all_receive_each_event(server):
+    clients = [SseClient(server.url + "/events") for _ in range(40)]
+    for client in clients:
+        client.launch()
+    for client in clients:
+        client.wait_connected()
+    note = post_note(server.url, "to everyone")
+    httpx.delete(f"{server.url}/api/notes/{note['id']}", headers=CSRF, timeout=WAIT)
+    for client in clients:
+        created, deleted = client.take(2)
+        assert (created.event, deleted.event) == ("note-created", "note-deleted")
+        assert created.id < deleted.id
+        assert httpx.Response(200, content=created.data).json() == note
+    assert all(not client.quiet(0.1) for client in clients[1:])
+    assert not clients[0].quiet(1.5)
+    for client in clients:
+        client.stop = True
+
+
+def test_last_event_id_resumes_without_gaps_or_duplicates(server):
+    live = SseClient(server.url + "/events").start()
+    notes = [post_note(server.url, f"resume {i}") for i in range(3)]
+    seen = live.take(3)
+    assert [e.data for e in seen] == [httpx.Response(200, json=n).text for n in notes]
+    ids = [e.id for e in seen]
+    assert ids == sorted(ids)
+
+    resumed = SseClient(server.url + "/events", last_event_id=ids[0]).start()
+    assert [e.id for e in resumed.take(2)] == ids[1:]
+    fresh = post_note(server.url, "after resume")
+    (event,) = resumed.take(1)
+    assert f'"id":{fresh["id"]}' in event.data
+    assert event.id > ids[-1]
+    assert not resumed.quiet()
+
+
+def test_resume_while_events_are_being_written(server):
+    start = SseClient(server.url + "/events").start()
+    first = post_note(server.url, "marker")
+    (marker,) = start.take(1)
+    assert f'"id":{first["id"]}' in marker.data
+
+    posted: list[int] = []
+
+    def writer():
+        posted.extend(post_note(server.url, f"burst {i}")["id"] for i in range(25))
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    # Connect in the middle of the burst, resuming right after the marker event.
+    late = SseClient(server.url + "/events", last_event_id=marker.id).start()
+    thread.join(WAIT)
+    events = late.take(25)
+    note_ids = [int(e.data.split('"id":')[1].split(",")[0]) for e in events]
+    assert note_ids == posted
+    assert [e.id for e in events] == sorted({e.id for e in events})
+    assert not late.quiet()
+
+
+def test_idle_streams_get_heartbeat_comments(server):
+    client = SseClient(server.url + "/events").start()
+    deadline_events = client.quiet(3.0)
+    assert deadline_events == []
+    assert client.comments >= 1
+
+
+def test_a_malformed_last_event_id_is_refused(server):
+    response = httpx.get(server.url + "/events", headers={"Last-Event-ID": "../1"}, timeout=WAIT)
+    assert response.status_code == 400
+    assert response.json()["field"] == "Last-Event-ID"
+
+
+def test_an_event_reaches_clients_of_another_instance(server):
+    here = SseClient(server.url + "/events").start()
+    there = SseClient(server.other.url + "/events").start()
+    note = post_note(server.other.url, "from the other node")
+    for client in (here, there):
+        (event,) = client.take(1)
+        assert f'"id":{note["id"]}' in event.data
+    note = post_note(server.url, "and back")
+    for client in (here, there):
+        (event,) = client.take(1)
+        assert f'"id":{note["id"]}' in event.data
