@@ -6,7 +6,7 @@ Usage::
     docker/build.py [--tag REF] [--platform P[,P...]] [--target runtime|dev]
                     [--base IMAGE | --base PLATFORM=IMAGE ...] [--build-base IMAGE]
                     [--testbed] [--push] [--version V] [--revision R] [--source URL]
-                    [--build-arg NAME=VALUE ...] [--json]
+                    [--build-arg NAME=VALUE ...] [--no-cache] [--context DIR] [--json]
 
 Examples::
 
@@ -33,6 +33,8 @@ What it does:
   front end and the wheel are built on (the build machine's architecture).
   ``--testbed`` means: bases ``local/debian:trixie`` and, for arm64,
   ``local/debian-arm64:trixie``, as made by ``scripts/testbed.py``.
+* ``--context`` builds another checkout (e.g. a copy with a change, for benchmarks);
+  ``--no-cache`` ignores the layer cache (pip, npm and apt download caches stay).
 * Labels: ``--version`` defaults to pyproject's version, ``--revision`` to
   ``git rev-parse HEAD`` (with ``-dirty`` for a modified tree), ``--source`` to the
   ``origin`` remote when there is one.
@@ -114,7 +116,7 @@ def build_one(
         "--platform",
         platform,
         "-f",
-        str(ROOT / "docker" / "Dockerfile"),
+        str(args.context / "docker" / "Dockerfile"),
         "--target",
         args.target,
         "-t",
@@ -134,7 +136,9 @@ def build_one(
         cmd += ["--build-arg", extra]
     if args.progress:
         cmd += ["--progress", args.progress]
-    cmd.append(str(ROOT))
+    if args.no_cache:
+        cmd.append("--no-cache")
+    cmd.append(str(args.context))
     started = time.monotonic()
     result = subprocess.run(
         cmd, env=testbed.build_env(), check=False, stdout=sys.stderr if args.json else None
@@ -182,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", default=None, help="label source (default: git origin)")
     parser.add_argument("--build-arg", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--progress", choices=["auto", "plain", "tty"], default=None)
+    parser.add_argument("--no-cache", action="store_true", help="ignore the layer cache")
+    parser.add_argument(
+        "--context", type=Path, default=ROOT, help="checkout to build (default: this one)"
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     args = parser.parse_args(argv)
 
