@@ -1,0 +1,86 @@
+"""Debian's Chromium driven by Playwright: a note posted in one page appears in another."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from noticeboard import migrate
+
+import services
+from helpers import WAIT, Server
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    services.ensure_packages()
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing; install Debian's chromium package")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def test_a_note_posted_in_one_page_appears_in_another(browser, tmp_path):
+    url = f"sqlite:///{tmp_path / 'browser.db'}"
+    migrate.upgrade(url)
+    attachment = tmp_path / "minutes.txt"
+    attachment.write_bytes("Minutes of the meeting — ✓\n".encode() * 50)
+
+    with Server(url, tmp_path / "data", worker_class="eventlet", workers=2) as srv:
+        problems: list[str] = []
+        pages = []
+        for _ in range(2):
+            context = browser.new_context(accept_downloads=True)
+            page = context.new_page()
+            page.set_default_timeout(WAIT * 1000)
+            page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.goto(srv.url + "/")
+            expect(page.locator("body")).to_have_attribute("data-live", "true")
+            pages.append(page)
+        writer, reader = pages
+
+        expect(reader.locator("#empty")).to_be_visible()
+        writer.get_by_label("Title").fill("Fire drill")
+        writer.get_by_role("textbox", name="Note", exact=True).fill(
+            "Friday at ten.\nMeet at the car park."
+        )
+        writer.get_by_label("Attachment").set_input_files(str(attachment))
+        writer.get_by_role("button", name="Post").click()
+
+        note = reader.locator("#notes li").filter(has_text="Fire drill")
+        expect(note).to_have_count(1)
+        expect(note).to_contain_text("Meet at the car park.")
+        expect(reader.locator("#empty")).to_be_hidden()
+        expect(writer.locator("#notes li")).to_have_count(1)
+        expect(writer.get_by_role("textbox", name="Note", exact=True)).to_have_value("")
+
+        with reader.expect_download() as info:
+            note.get_by_role("link", name="minutes.txt").click()
+        download = info.value
+        assert download.suggested_filename == "minutes.txt"
+        assert Path(download.path()).read_bytes() == attachment.read_bytes()
+
+        reader.get_by_role("button", name="Delete note: Fire drill").click()
+        expect(writer.locator("#notes li")).to_have_count(0)
+        expect(writer.locator("#empty")).to_be_visible()
+
+        writer.get_by_role("button", name="Post").click()
+        expect(writer.locator("#notes li")).to_have_count(0)
+
+        assert problems == []
