@@ -63,7 +63,7 @@ def create_app(config: settings.Settings | None = None) -> Flask:
     app.extensions["noticeboard.settings"] = config
 
     storage = Storage(config.upload_dir)
-    storage.ensure()
+    storage.check_writable()
     database = Database(config.database_url)
     app.extensions["noticeboard.storage"] = storage
     app.extensions["noticeboard.db"] = database

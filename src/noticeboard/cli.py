@@ -51,7 +51,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = _load()
     from noticeboard import migrate
     from noticeboard.db import make_engine
+    from noticeboard.storage import Storage
 
+    Storage(config.upload_dir).check_writable()
     engine = make_engine(config.database_url)
     try:
         current = migrate.current_revision(engine)

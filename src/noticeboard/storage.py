@@ -28,6 +28,20 @@ class Storage:
     def ensure(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
 
+    def check_writable(self) -> None:
+        """Raise ``SettingsError`` unless attachments can be stored under the root."""
+        from noticeboard.settings import SettingsError
+
+        try:
+            self.ensure()
+            with tempfile.TemporaryFile(dir=self.root):
+                pass
+        except OSError as exc:
+            raise SettingsError(
+                f"UPLOAD_DIR {self.root} is not writable ({exc.strerror}); point UPLOAD_DIR "
+                "or DATA_DIR at a directory the app user can write"
+            ) from None
+
     def path_for(self, key: str) -> Path:
         if not KEY_RE.match(key):
             raise ValueError("invalid storage key")

@@ -69,18 +69,17 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = data_dir / f"gunicorn-{self.port}.log"
-        self.env = base_env(
-            database_url,
-            data_dir,
-            GUNICORN_BIND=f"127.0.0.1:{self.port}",
-            GUNICORN_WORKERS=str(workers),
-            GUNICORN_WORKER_CLASS=worker_class,
-            GUNICORN_GRACEFUL_TIMEOUT="15",
-            SSE_HEARTBEAT_SECONDS="1",
-            SSE_POLL_SECONDS="0.2",
-            MIGRATE_ON_START="false",
+        settings = {
+            "GUNICORN_BIND": f"127.0.0.1:{self.port}",
+            "GUNICORN_WORKERS": str(workers),
+            "GUNICORN_WORKER_CLASS": worker_class,
+            "GUNICORN_GRACEFUL_TIMEOUT": "15",
+            "SSE_HEARTBEAT_SECONDS": "1",
+            "SSE_POLL_SECONDS": "0.2",
+            "MIGRATE_ON_START": "false",
             **extra,
-        )
+        }
+        self.env = base_env(database_url, data_dir, **settings)
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> Server:

@@ -7,8 +7,6 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from noticeboard import migrate
-
 import services
 from helpers import WAIT, Server
 
@@ -36,12 +34,12 @@ def browser():
 
 
 def test_a_note_posted_in_one_page_appears_in_another(browser, tmp_path):
+    # No migration here: `noticeboard serve` migrates a SQLite database itself (auto).
     url = f"sqlite:///{tmp_path / 'browser.db'}"
-    migrate.upgrade(url)
     attachment = tmp_path / "minutes.txt"
     attachment.write_bytes("Minutes of the meeting — ✓\n".encode() * 50)
 
-    with Server(url, tmp_path / "data", worker_class="eventlet", workers=2) as srv:
+    with Server(url, tmp_path / "data", workers=2, MIGRATE_ON_START="auto") as srv:
         problems: list[str] = []
         pages = []
         for _ in range(2):

@@ -32,3 +32,14 @@ def test_db_wait_succeeds_once_the_database_answers(fresh_url, tmp_path):
     result = run_cli("db", "wait", env=base_env(fresh_url, tmp_path))
     assert result.returncode == 0, result.stderr
     assert "database answers" in result.stdout
+
+
+def test_check_names_an_unwritable_upload_dir(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    env = base_env(f"sqlite:///{tmp_path / 'x.db'}", tmp_path, UPLOAD_DIR=str(blocker / "up"))
+    result = run_cli("check", env=env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "UPLOAD_DIR" in lines[0] and "not writable" in lines[0]
