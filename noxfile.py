@@ -75,10 +75,12 @@ def image(session: nox.Session) -> None:
 @nox.session(python=False)
 def molecule(session: nox.Session) -> None:
     """Every Molecule scenario, or the ones named after ``--``."""
-    _testbed(session, "up", "--images", "trixie,molecule-host")
+    _testbed(session, "up", "--images", "trixie,molecule-host,docker-host")
     JUNIT.mkdir(parents=True, exist_ok=True)
     session.run(
         "pytest",
+        "-v",
+        "--durations=0",
         f"--junitxml={JUNIT / 'molecule'}.xml",
         "-o",
         "junit_suite_name=molecule",

@@ -268,6 +268,12 @@ IMAGES: dict[str, Image] = {
         base="local/debian:trixie",
         needs=["trixie"],
     ),
+    "docker-host": Image(
+        "local/docker-host:trixie",
+        dockerfile="docker-host.Dockerfile",
+        base="local/molecule-host:trixie",
+        needs=["molecule-host"],
+    ),
     "registry": Image(
         "local/registry:2",
         dockerfile="registry.Dockerfile",

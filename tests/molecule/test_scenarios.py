@@ -1,0 +1,97 @@
+"""Run every Molecule scenario as one pytest test, so results land in pytest's summary.
+
+Each scenario runs the full `molecule test` sequence (destroy, create, prepare, converge,
+idempotence, verify, destroy) with the shared base config molecule/config.yml. Set
+MOLECULE_SCENARIOS=a,b to run only some. The full log of each run is written to
+build/molecule/<scenario>.log; a failure shows its tail. Whatever happens, the
+scenario's host is destroyed afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE_CONFIG = ROOT / "molecule" / "config.yml"
+LOGS = ROOT / "build" / "molecule"
+TIMEOUT_S = int(os.environ.get("MOLECULE_TIMEOUT", "2400"))
+ALL = sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecule.yml"))
+
+
+def _selected() -> list[str]:
+    wanted = [s.strip() for s in os.environ.get("MOLECULE_SCENARIOS", "").split(",") if s.strip()]
+    unknown = sorted(set(wanted) - set(ALL))
+    if unknown:
+        raise pytest.UsageError(f"unknown Molecule scenario(s) {unknown}; known: {ALL}")
+    return wanted or ALL
+
+
+def _link_collection() -> None:
+    """Make the checkout importable as noticeboard.deploy (prerun is off: no Galaxy)."""
+    link = ROOT / ".ansible" / "collections" / "ansible_collections" / "noticeboard" / "deploy"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() and link.resolve() == ROOT:
+        return
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(os.path.relpath(ROOT, link.parent), target_is_directory=True)
+
+
+def _env() -> dict[str, str]:
+    bindir = str(Path(sys.executable).parent)
+    return {
+        **os.environ,
+        "PATH": os.pathsep.join([bindir, os.environ.get("PATH", "")]),
+        "ANSIBLE_FORCE_COLOR": "0",
+        "NO_COLOR": "1",
+        "PY_COLORS": "0",
+    }
+
+
+def _molecule(*args: str, log, timeout: float | None = None) -> int:
+    cmd = [str(Path(sys.executable).parent / "molecule"), "-c", str(BASE_CONFIG), *args]
+    log.write(f"$ {' '.join(cmd)}\n")
+    log.flush()
+    return subprocess.run(
+        cmd,
+        cwd=ROOT,
+        env=_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
+        check=False,
+    ).returncode
+
+
+@pytest.mark.parametrize("scenario", _selected())
+def test_scenario(scenario: str, record_property) -> None:
+    _link_collection()
+    LOGS.mkdir(parents=True, exist_ok=True)
+    logfile = LOGS / f"{scenario}.log"
+    started = time.monotonic()
+    rc = None
+    try:
+        with logfile.open("w") as log:
+            rc = _molecule("test", "-s", scenario, log=log, timeout=TIMEOUT_S)
+    finally:
+        # `molecule test` destroys after a failure too; this also covers a timeout or an
+        # interrupted run, and is a quick no-op when nothing is left.
+        if rc != 0:
+            with logfile.open("a") as log:
+                _molecule("destroy", "-s", scenario, log=log, timeout=600)
+        elapsed = time.monotonic() - started
+        record_property("seconds", f"{elapsed:.0f}")
+        print(f"molecule scenario {scenario}: {elapsed:.0f} s, rc={rc}, log {logfile}")
+    if rc != 0:
+        tail = "\n".join(logfile.read_text(errors="replace").splitlines()[-80:])
+        pytest.fail(
+            f"molecule test -s {scenario} failed (rc={rc}); last lines of {logfile}:\n{tail}",
+            pytrace=False,
+        )
