@@ -8,6 +8,7 @@ closing line.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -16,6 +17,10 @@ import nox
 ROOT = Path(__file__).resolve().parent
 JUNIT = ROOT / "build" / "junit"
 TESTBED = [sys.executable, str(ROOT / "scripts" / "testbed.py")]
+
+# Sessions with python=False use the tools installed beside nox (.venv/bin), also when
+# nox is started by its full path without activating that venv.
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
 
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
