@@ -215,7 +215,7 @@ class SseClient:
                 continue
         return got
 
-    def quiet(self, seconds: float = 1.5) -> list[SseEvent]:
+    def quiet(self, seconds: float = 1.0) -> list[SseEvent]:
         """Whatever else arrives within ``seconds``, to prove there is nothing extra."""
         extra = []
         deadline = time.monotonic() + seconds
