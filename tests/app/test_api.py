@@ -261,3 +261,18 @@ def test_proxy_headers_are_trusted_only_when_configured(shared_url, tmp_path):
             assert ("Strict-Transport-Security" in response.headers) is secure
         finally:
             app.extensions["noticeboard.db"].dispose()
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path):
+    from conftest import config_for
+
+    from noticeboard.app import create_app
+
+    url = f"sqlite:///{tmp_path / 'wal.db'}"
+    migrate.upgrade(url)
+    app = create_app(config_for(url, tmp_path))
+    try:
+        with app.extensions["noticeboard.db"].engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    finally:
+        app.extensions["noticeboard.db"].dispose()
