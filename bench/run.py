@@ -111,11 +111,14 @@ class Server:
             "DATA_DIR": str(data_dir),
             "GUNICORN_BIND": f"127.0.0.1:{self.port}",
             "GUNICORN_WORKERS": str(workers),
-            "GUNICORN_WORKER_CLASS": worker_class,
+            # The app offers eventlet and gevent only; the sync baseline overrides the
+            # class on Gunicorn's command line, which wins over the config module.
+            "GUNICORN_WORKER_CLASS": "gevent" if worker_class == "gevent" else "eventlet",
             "GUNICORN_WORKER_CONNECTIONS": "20000",
             "LOG_LEVEL": "WARNING",
             "MIGRATE_ON_START": "false",
         }
+        self.worker_class = worker_class
         self.proc: subprocess.Popen | None = None
 
     def migrate(self) -> None:
@@ -126,7 +129,14 @@ class Server:
     def __enter__(self) -> Server:
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            ["gunicorn", "-c", "python:noticeboard.gunicorn_conf", "noticeboard.wsgi:app"],
+            [
+                "gunicorn",
+                "-c",
+                "python:noticeboard.gunicorn_conf",
+                "-k",
+                self.worker_class,
+                "noticeboard.wsgi:app",
+            ],
             env=self.env,
             stdout=self.log,
             stderr=self.log,

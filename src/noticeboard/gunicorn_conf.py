@@ -27,7 +27,7 @@ if _config.gunicorn_worker_class == "eventlet":
 bind = [_config.gunicorn_bind]
 workers = _config.gunicorn_workers
 worker_class = _config.gunicorn_worker_class
-worker_connections = 1000
+worker_connections = _config.gunicorn_worker_connections
 timeout = _config.gunicorn_timeout
 graceful_timeout = _config.gunicorn_graceful_timeout
 keepalive = 5

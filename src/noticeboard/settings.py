@@ -140,6 +140,13 @@ SETTINGS: tuple[Setting, ...] = (
         "clients per process.",
     ),
     Setting(
+        "GUNICORN_WORKER_CONNECTIONS",
+        "1000",
+        "Most connections one worker serves at once (10 to 100000). Every open page holds "
+        "one for its event stream; raise it together with the memory limit (about 20 KB "
+        "per idle stream, see bench/README.md).",
+    ),
+    Setting(
         "GUNICORN_TIMEOUT",
         "30",
         "Seconds before the Gunicorn master restarts a silent worker (5 to 3600).",
@@ -181,6 +188,7 @@ class Settings:
     gunicorn_bind: str
     gunicorn_workers: int
     gunicorn_worker_class: str
+    gunicorn_worker_connections: int
     gunicorn_timeout: int
     gunicorn_graceful_timeout: int
     sse_heartbeat_seconds: float
@@ -342,6 +350,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         gunicorn_bind=bind,
         gunicorn_workers=r.number("GUNICORN_WORKERS", int, 1, 64),
         gunicorn_worker_class=r.choice("GUNICORN_WORKER_CLASS", ("eventlet", "gevent")),
+        gunicorn_worker_connections=r.number("GUNICORN_WORKER_CONNECTIONS", int, 10, 100000),
         gunicorn_timeout=r.number("GUNICORN_TIMEOUT", int, 5, 3600),
         gunicorn_graceful_timeout=r.number("GUNICORN_GRACEFUL_TIMEOUT", int, 1, 3600),
         sse_heartbeat_seconds=r.number("SSE_HEARTBEAT_SECONDS", float, 1, 300),

@@ -47,6 +47,7 @@ def test_migrate_on_start_auto_is_off_for_server_databases():
         ({"NOTICEBOARD_ENV": "staging"}, "NOTICEBOARD_ENV", "production, development"),
         ({"GUNICORN_WORKERS": "many"}, "GUNICORN_WORKERS", "whole number"),
         ({"GUNICORN_WORKERS": "0"}, "GUNICORN_WORKERS", "from 1 to 64"),
+        ({"GUNICORN_WORKER_CONNECTIONS": "5"}, "GUNICORN_WORKER_CONNECTIONS", "from 10 to 100000"),
         ({"GUNICORN_WORKER_CLASS": "sync"}, "GUNICORN_WORKER_CLASS", "eventlet, gevent"),
         ({"GUNICORN_BIND": "8000"}, "GUNICORN_BIND", "HOST:PORT"),
         ({"MAX_UPLOAD_MB": "-1"}, "MAX_UPLOAD_MB", "from 1 to 1024"),
