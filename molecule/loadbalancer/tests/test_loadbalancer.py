@@ -1,0 +1,262 @@
+"""What the loadbalancer role promises, seen from an app host acting as a client.
+
+The lb host runs HAProxy in Docker; app1 and app2 run files/backend.py on port 8000.
+Requests go from app2 (a host on the same network, like any client) to the lb host's
+published ports; the scenario shortens health-check and server timeouts (molecule.yml).
+"""
+
+# The clients write their results to files in the test hosts' /tmp.
+# ruff: noqa: S108
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import testinfra
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parents[1]))
+LB, APP1, APP2 = (f"nb-mol-loadbalancer-{n}" for n in ("lb", "app1", "app2"))
+LB_DIR = "/opt/noticeboard-lb"
+SOCKETS = f"{LB_DIR}/run"
+NAME = "lb.noticeboard.test"
+
+
+def _host(name: str):
+    # The hosts are containers here (Molecule's docker driver): `docker exec` is much
+    # faster than a round trip through Ansible for every command.
+    return testinfra.get_host(f"docker://{name}")
+
+
+@pytest.fixture(scope="module")
+def lb():
+    return _host(LB)
+
+
+@pytest.fixture(scope="module")
+def app1():
+    return _host(APP1)
+
+
+@pytest.fixture(scope="module")
+def client():
+    return _host(APP2)
+
+
+@pytest.fixture(scope="module")
+def lb_ip(lb):
+    return lb.interface("eth0").addresses[0]
+
+
+@pytest.fixture(autouse=True)
+def every_server_in_rotation(lb):
+    """Each test starts, and leaves the next one, with both servers UP."""
+    yield
+    for server in (APP1, APP2):
+        admin(lb, f"set server app/{server} state ready")
+    for server in (APP1, APP2):
+        wait_status(lb, server, "UP")
+
+
+def get(client, url: str, *headers: str) -> dict:
+    args = " ".join(f"--header {h!r}" for h in headers)
+    return json.loads(client.check_output(f"nb-test-client get {url!r} {args}"))
+
+
+def backends_serving(client, lb_ip: str, count: int = 12) -> list[str]:
+    out = client.check_output(
+        f"for i in $(seq {count}); do nb-test-client get 'https://{lb_ip}/'; done"
+    )
+    return [json.loads(line)["body"]["backend"] for line in out.splitlines()]
+
+
+def admin(lb, command: str) -> str:
+    return lb.check_output(f"echo {command!r} | socat -t 5 stdio unix-connect:{SOCKETS}/admin.sock")
+
+
+def server_status(lb, server: str) -> str:
+    for line in admin(lb, "show stat app 4 -1").splitlines():
+        fields = line.split(",")
+        if len(fields) > 17 and fields[1] == server:
+            return fields[17]
+    raise AssertionError(f"no server {server} in HAProxy")
+
+
+def wait_status(lb, server: str, wanted: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while (status := server_status(lb, server)) != wanted:
+        assert time.monotonic() < deadline, f"{server} is {status}, not {wanted}, after {timeout} s"
+        time.sleep(0.5)
+
+
+def start_stream(client, url: str, seconds: float, out: str) -> None:
+    client.check_output(
+        f"rm -f {out}; nohup nb-test-client stream {url!r} --seconds {seconds} > {out} 2>&1 &"
+    )
+
+
+def read_stream(client, out: str, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while not (client.file(out).exists and client.file(out).content_string.strip()):
+        assert time.monotonic() < deadline, f"the stream client wrote nothing in {timeout} s"
+        time.sleep(0.5)
+    return json.loads(client.file(out).content_string)
+
+
+def runtime(action: str, server: str) -> subprocess.CompletedProcess:
+    """Run the role's drain.yml or enable.yml as upgrade.yml will, through ansible-playbook."""
+    return subprocess.run(
+        [
+            "ansible-playbook",
+            "-i",
+            INVENTORY,
+            str(SCENARIO / "runtime.yml"),
+            "-e",
+            f"action={action}",
+            "-e",
+            f"server={server}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def test_https_serves_every_app_host(client, lb_ip):
+    assert set(backends_serving(client, lb_ip)) == {APP1, APP2}
+
+
+def test_the_self_signed_certificate_names_the_site(lb):
+    cert = lb.check_output(
+        f"openssl x509 -in {LB_DIR}/config/certs/site.pem -noout "
+        "-subject -issuer -ext subjectAltName"
+    )
+    assert f"subject=CN={NAME}" in cert and f"issuer=CN={NAME}" in cert
+    assert f"DNS:{NAME}" in cert and f"DNS:{LB}" in cert
+
+
+def test_the_private_key_is_readable_by_haproxy_only(lb):
+    key = lb.file(f"{LB_DIR}/config/certs/site.pem.key")
+    assert key.user == "root" and key.gid == 99 and key.mode == 0o640
+
+
+def test_plain_http_redirects_permanently_to_https(client, lb_ip):
+    answer = get(client, f"http://{lb_ip}/api/notes?page=2", f"Host:{NAME}")
+    assert answer["status"] == 301
+    assert answer["location"] == f"https://{NAME}/api/notes?page=2"
+
+
+def test_the_app_learns_the_client_address_and_scheme(client, lb_ip):
+    client_ip = client.interface("eth0").addresses[0]
+    spoofed = ("X-Forwarded-Proto:http", "X-Forwarded-For:203.0.113.9")
+    body = get(client, f"https://{lb_ip}/", *spoofed)["body"]
+    assert body["x_forwarded_proto"] == ["https"]
+    # Appended: with TRUSTED_PROXY_COUNT=1 the app takes the last address, the real one.
+    assert ",".join(body["x_forwarded_for"]).replace(" ", "").split(",")[-1] == client_ip
+
+
+def test_a_server_that_is_not_ready_gets_no_traffic(lb, app1, client, lb_ip):
+    app1.check_output("touch /tmp/backend-not-ready")
+    try:
+        wait_status(lb, APP1, "DOWN")
+        assert set(backends_serving(client, lb_ip)) == {APP2}
+    finally:
+        app1.check_output("rm -f /tmp/backend-not-ready")
+    wait_status(lb, APP1, "UP")
+    assert set(backends_serving(client, lb_ip)) == {APP1, APP2}
+
+
+def test_events_arrive_one_by_one_and_idle_streams_live_on_heartbeats(client, lb_ip):
+    # Two streams at once: one with the backend's heartbeats (every 2 s), one without.
+    # timeout server is 10 s here; the first must outlive it three times over, the second
+    # shows that the timeout is real.
+    out = client.check_output(
+        f"nb-test-client stream 'https://{lb_ip}/events?count=3&every=1' --seconds 32 "
+        "> /tmp/hb.json & "
+        f"nb-test-client stream 'https://{lb_ip}/events?count=1&every=1&heartbeat=0' --seconds 32; "
+        "wait; cat /tmp/hb.json"
+    )
+    silent, beating = (json.loads(line) for line in out.splitlines())
+    assert beating["status"] == 200 and beating["content_type"] == "text/event-stream"
+    events = [t for t, line in beating["lines"] if line.startswith("data:")]
+    # Each event is delivered when it is sent, a second apart, not when the stream ends.
+    assert len(events) == 4
+    assert all(0.5 < b - a < 1.8 for a, b in itertools.pairwise(events))
+    assert beating["closed_after"] is None
+    assert beating["lines"][-1][0] > 29 and beating["lines"][-1][1] == ": heartbeat"
+    assert silent["closed_after"] is not None and 9 < silent["closed_after"] < 15
+
+
+def test_a_reload_keeps_open_streams(lb, client, lb_ip):
+    start_stream(client, f"https://{lb_ip}/events?count=0", 8, "/tmp/reload.json")
+    time.sleep(2)
+    reloaded = lb.check_output(
+        f"echo reload | socat -t 30 stdio unix-connect:{SOCKETS}/master.sock"
+    )
+    assert "Success=1" in reloaded
+    stream = read_stream(client, "/tmp/reload.json", 20)
+    assert stream["closed_after"] is None
+    assert [t for t, line in stream["lines"] if line == ": heartbeat"][-1] > 6
+
+
+def test_drain_stops_new_requests_and_enable_brings_the_server_back(lb, client, lb_ip):
+    drained = runtime("drain", APP1)
+    assert drained.returncode == 0, drained.stdout[-3000:]
+    assert server_status(lb, APP1) == "MAINT"
+    assert set(backends_serving(client, lb_ip)) == {APP2}
+
+    enabled = runtime("enable", APP1)
+    assert enabled.returncode == 0, enabled.stdout[-3000:]
+    assert server_status(lb, APP1) == "UP"
+    assert set(backends_serving(client, lb_ip)) == {APP1, APP2}
+
+
+def test_drain_closes_streams_left_after_its_timeout(lb, client, lb_ip):
+    # An event stream never ends by itself: drain waits noticeboard_lb_drain_timeout (5 s
+    # here), then closes it so that the client reconnects to another server.
+    start_stream(client, f"https://{lb_ip}/events?count=0", 150, "/tmp/drain.json")
+    time.sleep(2)
+    rows = [line.split(",") for line in admin(lb, "show stat app 4 -1").splitlines()[1:] if line]
+    busy = [row[1] for row in rows if row[4] not in ("", "0")]
+    assert len(busy) == 1, rows
+    started = time.monotonic()
+    drained = runtime("drain", busy[0])
+    assert drained.returncode == 0, drained.stdout[-3000:]
+    assert time.monotonic() - started > 5
+    assert server_status(lb, busy[0]) == "MAINT"
+    # Closed by the drain (the client would read for 150 s), and before it returned.
+    stream = read_stream(client, "/tmp/drain.json", 10)
+    assert stream["closed_after"] is not None
+    enabled = runtime("enable", busy[0])
+    assert enabled.returncode == 0, enabled.stdout[-3000:]
+
+
+def test_stats_and_runtime_api_answer_on_the_lb_host_only(lb, client, lb_ip):
+    page = lb.check_output(
+        'python3 -c "import urllib.request as u; '
+        "print(u.urlopen('http://127.0.0.1:8404/').status)\""
+    )
+    assert page == "200"
+    assert "Uptime" in admin(lb, "show info")
+    sockets = lb.file(SOCKETS)
+    assert sockets.mode == 0o750 and sockets.uid == 99
+    for port in (8404, 8080, 8443):
+        probe = client.run(
+            f"python3 -c \"import socket; socket.create_connection(('{lb_ip}', {port}), 3)\""
+        )
+        assert probe.rc != 0, f"port {port} of the lb host answers other hosts"
+
+
+def test_configuration_is_managed_and_valid(lb):
+    config = lb.file(f"{LB_DIR}/config/haproxy.cfg")
+    assert config.content_string.startswith("#") and "Ansible managed" in config.content_string
+    assert config.user == "root" and config.gid == 99 and config.mode == 0o640
+    for server in (APP1, APP2):
+        assert f"server {server} " in config.content_string
