@@ -9,6 +9,7 @@ scenario's host is destroyed afterwards.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -68,6 +69,11 @@ def _molecule(*args: str, log, timeout: float | None = None) -> int:
         timeout=timeout,
         check=False,
     ).returncode
+
+
+# pyproject.toml's pytest timeout is sized for app tests; a scenario takes minutes.
+if importlib.util.find_spec("pytest_timeout"):
+    pytestmark = pytest.mark.timeout(TIMEOUT_S + 900)
 
 
 @pytest.mark.parametrize("scenario", _selected())
