@@ -118,9 +118,9 @@ def runtime(action: str, server: str) -> subprocess.CompletedProcess:
             INVENTORY,
             str(SCENARIO / "runtime.yml"),
             "-e",
-            f"action={action}",
+            f"lb_action={action}",
             "-e",
-            f"server={server}",
+            f"lb_server={server}",
         ],
         capture_output=True,
         text=True,
@@ -260,3 +260,40 @@ def test_configuration_is_managed_and_valid(lb):
     assert config.user == "root" and config.gid == 99 and config.mode == 0o640
     for server in (APP1, APP2):
         assert f"server {server} " in config.content_string
+
+
+def converge(*extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["ansible-playbook", "-i", INVENTORY, str(SCENARIO / "converge.yml"), *extra],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def started_at(lb) -> str:
+    return lb.check_output(
+        "docker inspect --format '{{.State.StartedAt}}' noticeboard-lb-haproxy-1"
+    )
+
+
+# The last two tests change the configuration; the scenario is destroyed right after.
+def test_a_configuration_change_is_applied_by_a_reload_not_a_restart(lb, client, lb_ip):
+    before = started_at(lb)
+    run = converge("-e", "noticeboard_lb_health_check_rise=3")
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert "RUNNING HANDLER [noticeboard.deploy.loadbalancer : Reload HAProxy" in run.stdout
+    assert "rise 3" in lb.file(f"{LB_DIR}/config/haproxy.cfg").content_string
+    assert started_at(lb) == before
+    assert set(backends_serving(client, lb_ip)) == {APP1, APP2}
+
+
+def test_a_configuration_haproxy_rejects_is_never_written(lb):
+    good = lb.file(f"{LB_DIR}/config/haproxy.cfg").content_string
+    # Preflight lets a rise of 0 through; HAProxy refuses it.
+    run = converge("-e", "noticeboard_lb_health_check_rise=0")
+    assert run.returncode != 0
+    output = run.stdout + run.stderr
+    assert "failed to validate" in output and "'rise' has to be > 0" in output
+    assert lb.file(f"{LB_DIR}/config/haproxy.cfg").content_string == good
