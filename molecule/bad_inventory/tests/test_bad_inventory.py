@@ -61,6 +61,7 @@ CASES = [
         "noticeboard_settings",
     ),
     ("no-compose-v2-on-host", "app", {}, "docker_engine"),
+    ("sqlite-on-two-app-hosts", "app+twin", {}, "noticeboard_database_url"),
     (
         "unknown-docker-source",
         "docker_engine",
@@ -89,11 +90,15 @@ CASES = [
 
 
 def attempt(role: str, extra: dict) -> subprocess.CompletedProcess:
+    """Run one role; role "app+twin" adds a second inventory name for the same host."""
     extra = {k: v for k, v in {**GOOD, **extra}.items() if v is not DROP}
+    role, _, twin = role.partition("+")
+    inventories = [os.environ["MOLECULE_INVENTORY_FILE"]]
+    if twin:
+        inventories.append(str(SCENARIO / "twin-inventory.yml"))
     cmd = [
         "ansible-playbook",
-        "-i",
-        os.environ["MOLECULE_INVENTORY_FILE"],
+        *(arg for inv in inventories for arg in ("-i", inv)),
         str(SCENARIO / f"attempt-{role}.yml"),
         "-e",
         json.dumps(extra),
