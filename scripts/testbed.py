@@ -515,6 +515,13 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("status", help="print what is ready, as JSON")
     build = sub.add_parser("build", help="BuildKit build with the CA bundle as secret 'ca'")
     build.add_argument("args", nargs=argparse.REMAINDER)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["build"]:
+        # Everything after "build" belongs to docker build, options included, which
+        # argparse's REMAINDER would refuse or mangle.
+        ensure_engine()
+        cli = build_cli()
+        os.execvpe(cli[0], [*cli, *ca_secret_args(), *argv[1:]], build_env())
     args = parser.parse_args(argv)
 
     if args.command == "status":
@@ -543,8 +550,6 @@ def main(argv: list[str] | None = None) -> None:
         ensure_registry()
     elif args.command == "down":
         down()
-    elif args.command == "build":
-        os.execvpe(build_cli()[0], [*build_cli(), *ca_secret_args(), *args.args], build_env())
 
 
 if __name__ == "__main__":
