@@ -7,7 +7,8 @@ tests check behaviour.
 
 Groups (all by default, or name some): ``sse`` (streams one worker holds, memory per
 stream, the sync-worker baseline, the gevent worker), ``api`` (wrk against the JSON API on
-SQLite and MariaDB), ``fanout`` (an event written on node A reaching clients of node B).
+SQLite and MariaDB), ``fanout`` (an event written on node A reaching clients of node B),
+``image`` (size, cold build against a one-line rebuild, arm64 build under emulation).
 Figures that other parts of the project measure (image, rollout) are merged in by
 those parts through :func:`record`.
 """
@@ -409,6 +410,121 @@ def bench_fanout() -> None:
     )
 
 
+# --- image ------------------------------------------------------------------------
+
+
+def build(context: Path, tag: str, *extra: str) -> float:
+    """Build with docker/build.py on the test-bed bases; the seconds it reports."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "docker" / "build.py"),
+            "--testbed",
+            "--context",
+            str(context),
+            "--tag",
+            tag,
+            "--json",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    platforms = json.loads(out)["platforms"]
+    return sum(p["seconds"] for p in platforms.values())
+
+
+def image_bytes(ref: str) -> int:
+    out = subprocess.run(
+        ["docker", "image", "inspect", "-f", "{{.Size}}", ref],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return int(out)
+
+
+def bench_image() -> None:
+    """Size, cold build against a one-line rebuild, and the arm64 build under QEMU.
+
+    "Cold" means no layer cache (``--no-cache``) in a fresh copy of the checkout; the
+    download caches (apt, pip, npm mounts) stay warm, as on any machine that built once.
+    """
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "testbed.py"),
+            "up",
+            "--images",
+            "trixie,trixie-arm64",
+            "--no-registry",
+        ],
+        check=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="nb-bench-ctx-") as tmp:
+        context = Path(tmp)
+        listed = subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        for rel in listed:
+            if (ROOT / rel).is_file():
+                (context / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / rel, context / rel)
+        tag = "noticeboard-bench:size"
+        cold = build(context, tag, "--no-cache")
+        size = image_bytes(tag)
+        base = image_bytes("local/debian:trixie")
+        with (context / "src" / "noticeboard" / "web.py").open("a") as fh:
+            fh.write("\n# a one-line change, as a developer makes it\n")
+        rebuild = build(context, tag)
+        arm64 = build(context, "noticeboard-bench:arm64", "--no-cache", "--platform", "linux/arm64")
+    command = "nox -s bench -- image  (docker/build.py --testbed [--no-cache])"
+    record(
+        "image_size_mb",
+        round(size / 1e6, 1),
+        "MB",
+        command,
+        goal=160,
+        platform="linux/amd64",
+        uncompressed=True,
+    )
+    record(
+        "image_above_base_mb",
+        round((size - base) / 1e6, 1),
+        "MB",
+        command,
+        goal=60,
+        base="local/debian:trixie (debootstrap minbase, trimmed)",
+        base_mb=round(base / 1e6, 1),
+    )
+    record(
+        "rebuild_ratio",
+        round(rebuild / cold, 3),
+        "ratio",
+        command,
+        goal=0.15,
+        cold_s=round(cold, 1),
+        rebuild_s=round(rebuild, 1),
+        change="one line appended to src/noticeboard/web.py",
+    )
+    record(
+        "arm64_build_s",
+        round(arm64, 1),
+        "s",
+        command,
+        goal=None,
+        note="no layer cache, under qemu-user-static; front end and wheels built natively",
+    )
+    subprocess.run(
+        ["docker", "image", "rm", tag, "noticeboard-bench:arm64"], capture_output=True, check=False
+    )
+
+
 # --- README table -------------------------------------------------------------------
 
 
@@ -432,7 +548,7 @@ def write_readme() -> None:
     README.write_text(text)
 
 
-GROUPS = {"sse": bench_sse, "api": bench_api, "fanout": bench_fanout}
+GROUPS = {"sse": bench_sse, "api": bench_api, "fanout": bench_fanout, "image": bench_image}
 
 
 def main() -> None:
