@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -39,8 +40,11 @@ def _link_collection() -> None:
     link.parent.mkdir(parents=True, exist_ok=True)
     if link.is_symlink() and link.resolve() == ROOT:
         return
-    if link.is_symlink() or link.exists():
+    if link.is_symlink():
         link.unlink()
+    elif link.exists():
+        # ansible-lint installs a copy here when it runs first; a copy would go stale.
+        shutil.rmtree(link)
     link.symlink_to(os.path.relpath(ROOT, link.parent), target_is_directory=True)
 
 
