@@ -2,6 +2,8 @@
 # Docker engine once a role installs one. No systemd: the roles must cope with sysvinit.
 ARG BASE=debian:trixie
 FROM ${BASE}
+# Test-bed images follow the Debian release's current packages on purpose.
+# hadolint ignore=DL3008
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       python3 python3-apt sudo procps iproute2 ca-certificates iptables \
