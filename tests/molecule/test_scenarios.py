@@ -81,7 +81,7 @@ if importlib.util.find_spec("pytest_timeout"):
 
 
 @pytest.mark.parametrize("scenario", _selected())
-def test_scenario(scenario: str, record_property) -> None:
+def test_scenario(scenario: str) -> None:
     _link_collection()
     LOGS.mkdir(parents=True, exist_ok=True)
     logfile = LOGS / f"{scenario}.log"
@@ -97,7 +97,6 @@ def test_scenario(scenario: str, record_property) -> None:
             with logfile.open("a") as log:
                 _molecule("destroy", "-s", scenario, log=log, timeout=600)
         elapsed = time.monotonic() - started
-        record_property("seconds", f"{elapsed:.0f}")
         print(f"molecule scenario {scenario}: {elapsed:.0f} s, rc={rc}, log {logfile}")
     if rc != 0:
         tail = "\n".join(logfile.read_text(errors="replace").splitlines()[-80:])
