@@ -45,8 +45,12 @@ def test_a_container_runs_from_an_image_pulled_from_the_registry(host):
 def test_containers_find_each_other_by_name_on_a_user_network(host):
     host.check_output("docker network create nb-verify-net")
     try:
-        host.check_output(f"docker run -d --name nb-verify-a --network nb-verify-net {IMAGE} sleep 60")
-        out = host.check_output(f"docker run --rm --network nb-verify-net {IMAGE} getent hosts nb-verify-a")
+        host.check_output(
+            f"docker run -d --name nb-verify-a --network nb-verify-net {IMAGE} sleep 60"
+        )
+        out = host.check_output(
+            f"docker run --rm --network nb-verify-net {IMAGE} getent hosts nb-verify-a"
+        )
         assert out.split()[1] == "nb-verify-a"
     finally:
         host.run("docker rm -f nb-verify-a")
@@ -59,5 +63,7 @@ def test_deploy_user_is_in_the_docker_group(host):
 
 def test_docker_is_enabled_at_boot_for_sysvinit(host):
     assert host.file("/etc/rc2.d").exists
-    assert any(name.startswith("S") and name.endswith("docker")
-               for name in host.file("/etc/rc2.d").listdir())
+    assert any(
+        name.startswith("S") and name.endswith("docker")
+        for name in host.file("/etc/rc2.d").listdir()
+    )
