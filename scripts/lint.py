@@ -61,7 +61,7 @@ def linters(tracked: list[Path]) -> dict[str, list[list[str]]]:
     if dockerfiles:
         plan["hadolint"] = [[tool("hadolint"), *dockerfiles]]
     if shells:
-        plan["shellcheck"] = [[tool("shellcheck"), *shells]]
+        plan["shellcheck"] = [[tool("shellcheck"), "--external-sources", *shells]]
     return plan
 
 
