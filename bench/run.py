@@ -40,6 +40,9 @@ RESULTS = ROOT / "bench" / "results.json"
 README = ROOT / "bench" / "README.md"
 CLIENT = ROOT / "bench" / "sse_client.py"
 sys.path.insert(0, str(ROOT / "tests" / "app"))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import testbed  # noqa: E402 - scripts/testbed.py, found through the path above
 
 # Stream counts tried for one worker, smallest first; the figure is the largest that held.
 SSE_LADDER = (1000, 2000, 3000, 5000, 6000)
@@ -463,18 +466,7 @@ def bench_image() -> None:
         check=True,
     )
     with tempfile.TemporaryDirectory(prefix="nb-bench-ctx-") as tmp:
-        context = Path(tmp)
-        listed = subprocess.run(
-            ["git", "ls-files", "-co", "--exclude-standard"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
-        for rel in listed:
-            if (ROOT / rel).is_file():
-                (context / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(ROOT / rel, context / rel)
+        context = testbed.copy_checkout(Path(tmp))
         tag = "noticeboard-bench:size"
         cold = build(context, tag, "--no-cache")
         size = image_bytes(tag)

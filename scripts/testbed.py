@@ -465,6 +465,25 @@ def ensure_registry() -> None:
     )
 
 
+# --- checkouts ----------------------------------------------------------------------
+
+
+def copy_checkout(dest: Path) -> Path:
+    """Copy the repository's files as a user's clone has them: tracked and new, not ignored.
+
+    Tests and benchmarks that build or run from a checkout use this, so that local build
+    output (venvs, node_modules, .env files) never leaks into what they measure.
+    """
+    listed = output(["git", "-C", str(ROOT), "ls-files", "-co", "--exclude-standard"])
+    for rel in listed.splitlines():
+        source = ROOT / rel
+        if source.is_file():
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return dest
+
+
 # --- teardown -----------------------------------------------------------------------
 
 

@@ -84,18 +84,31 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_db_current(args: argparse.Namespace) -> int:
-    config = _load()
+class _RevisionUnreadable(Exception):
+    """The database did not say which revision its schema is at."""
+
+
+def _current_revision(database_url: str) -> str | None:
     from noticeboard import migrate
     from noticeboard.db import make_engine
 
-    engine = make_engine(config.database_url)
+    engine = make_engine(database_url)
     try:
-        current = migrate.current_revision(engine)
+        return migrate.current_revision(engine)
     except Exception as exc:
-        return _fail(f"cannot read the schema revision: {migrate.describe_error(exc)}")
+        raise _RevisionUnreadable(
+            f"cannot read the schema revision: {migrate.describe_error(exc)}"
+        ) from exc
     finally:
         engine.dispose()
+
+
+def cmd_db_current(args: argparse.Namespace) -> int:
+    config = _load()
+    try:
+        current = _current_revision(config.database_url)
+    except _RevisionUnreadable as exc:
+        return _fail(str(exc))
     print(current or "none")
     return 0
 
@@ -103,15 +116,11 @@ def cmd_db_current(args: argparse.Namespace) -> int:
 def cmd_db_check(args: argparse.Namespace) -> int:
     config = _load()
     from noticeboard import migrate
-    from noticeboard.db import make_engine
 
-    engine = make_engine(config.database_url)
     try:
-        current = migrate.current_revision(engine)
-    except Exception as exc:
-        return _fail(f"cannot read the schema revision: {migrate.describe_error(exc)}")
-    finally:
-        engine.dispose()
+        current = _current_revision(config.database_url)
+    except _RevisionUnreadable as exc:
+        return _fail(str(exc))
     head = migrate.head_revision()
     if current != head:
         return _fail(

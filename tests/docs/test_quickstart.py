@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import testbed  # noqa: E402 - scripts/testbed.py
 
 
 def free_port() -> int:
@@ -28,21 +31,8 @@ def free_port() -> int:
 
 @pytest.fixture
 def checkout(tmp_path: Path) -> Path:
-    """The repository's files as a user's clone has them (tracked and new, not ignored)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    for rel in listed:
-        source = ROOT / rel
-        if source.is_file():
-            target = tmp_path / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-    return tmp_path
+    """The repository's files as a user's clone has them."""
+    return testbed.copy_checkout(tmp_path)
 
 
 def test_compose_quickstart_ends_with_a_ready_app(checkout: Path) -> None:
