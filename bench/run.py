@@ -67,6 +67,8 @@ def record(name: str, value, unit: str, command: str, goal=None, baseline=None, 
         "baseline": baseline,
         "command": command,
         "machine": machine(),
+        # Other work on the machine skews timings; the 1-minute load average says how much.
+        "load_avg_1m": round(os.getloadavg()[0], 2),
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         **extra,
     }
