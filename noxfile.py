@@ -74,7 +74,15 @@ def image(session: nox.Session) -> None:
     """Build the image offline, run it and both compose files, amd64 and arm64."""
     # trixie is the image's base; trixie-arm64 the base of the emulated arm64 build.
     _testbed(session, "up", "--images", "trixie,trixie-arm64")
-    _pytest(session, "image", "tests/image", "-p", "no:cacheprovider", "--durations=15")
+    _pytest(
+        session,
+        "image",
+        "tests/image",
+        "tests/testbed",
+        "-p",
+        "no:cacheprovider",
+        "--durations=15",
+    )
 
 
 @nox.session(python=False)

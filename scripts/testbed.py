@@ -100,13 +100,16 @@ def as_root(cmd: list[str]) -> list[str]:
     return cmd
 
 
+def deb_installed(package: str) -> bool:
+    status = run(
+        ["dpkg-query", "-W", "-f=${Status}", package], check=False, capture_output=True, text=True
+    ).stdout
+    # "install ok installed"; a removed or unknown package reads "... not-installed".
+    return status.split()[-1:] == ["installed"]
+
+
 def apt_install(*packages: str) -> None:
-    missing = [
-        p
-        for p in packages
-        if not ok(["dpkg-query", "-W", "-f=${Status}", p])
-        or "installed" not in output(["dpkg-query", "-W", "-f=${Status}", p])
-    ]
+    missing = [p for p in packages if not deb_installed(p)]
     if not missing:
         return
     say(f"installing Debian packages: {' '.join(missing)}")
@@ -156,6 +159,9 @@ def ensure_engine() -> None:
         return
     if not shutil.which("dockerd") and not Path("/usr/sbin/dockerd").exists():
         apt_install("docker.io")
+    if not shutil.which("docker"):
+        # Debian 13 ships the client separately, as a mere recommendation of docker.io.
+        apt_install("docker-cli")
     if Path("/run/systemd/system").is_dir():
         say("starting docker with systemd")
         run(as_root(["systemctl", "start", "docker"]))
