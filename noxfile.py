@@ -127,5 +127,5 @@ def bench(session: nox.Session) -> None:
     """Benchmarks; results go to bench/results.json with the command that made them."""
     session.install("-r", APP_REQUIREMENTS)
     session.install("--no-deps", "-e", ".")
-    session.run(sys.executable, str(ROOT / "scripts" / "testbed.py"), "engine", external=True)
+    _testbed(session, "engine")
     session.run("python", str(ROOT / "bench" / "run.py"), *session.posargs)

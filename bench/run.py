@@ -456,17 +456,9 @@ def bench_image() -> None:
     "Cold" means no layer cache (``--no-cache``) in a fresh copy of the checkout; the
     download caches (apt, pip, npm mounts) stay warm, as on any machine that built once.
     """
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "testbed.py"),
-            "up",
-            "--images",
-            "trixie,trixie-arm64",
-            "--no-registry",
-        ],
-        check=True,
-    )
+    testbed.ensure_engine()
+    testbed.ensure_binfmt()
+    testbed.ensure_images(["trixie", "trixie-arm64"])
     with tempfile.TemporaryDirectory(prefix="nb-bench-ctx-") as tmp:
         context = testbed.copy_checkout(Path(tmp))
         tag = "noticeboard-bench:size"

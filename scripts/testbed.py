@@ -538,8 +538,8 @@ def main(argv: list[str] | None = None) -> None:
     packages.add_argument("names", nargs="+")
     sub.add_parser("down", help="remove test-bed containers and networks")
     sub.add_parser("status", help="print what is ready, as JSON")
-    build = sub.add_parser("build", help="BuildKit build with the CA bundle as secret 'ca'")
-    build.add_argument("args", nargs=argparse.REMAINDER)
+    # Listed for --help only: main() hands everything after "build" to docker build.
+    sub.add_parser("build", help="BuildKit build with the CA bundle as secret 'ca'")
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["build"]:
         # Everything after "build" belongs to docker build, options included, which
