@@ -97,6 +97,12 @@ def molecule(session: nox.Session) -> None:
         f"--junitxml={JUNIT / 'molecule'}.xml",
         "-o",
         "junit_suite_name=molecule",
+        # Each scenario has its own hosts; side by side they share the machine's cores
+        # while one waits on apt, pulls or health checks. MOLECULE_JOBS=1 runs them in turn.
+        "-n",
+        os.environ.get("MOLECULE_JOBS", "3"),
+        "--dist",
+        "worksteal",
         "tests/molecule",
         env={"MOLECULE_SCENARIOS": ",".join(session.posargs)},
     )

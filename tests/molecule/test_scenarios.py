@@ -23,7 +23,17 @@ ROOT = Path(__file__).resolve().parents[2]
 BASE_CONFIG = ROOT / "molecule" / "config.yml"
 LOGS = ROOT / "build" / "molecule"
 TIMEOUT_S = int(os.environ.get("MOLECULE_TIMEOUT", "2400"))
-ALL = sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecule.yml"))
+# `nox -s molecule` runs scenarios side by side (pytest-xdist, MOLECULE_JOBS at a time):
+# the longest start first, so that the short ones fill in around them.
+LONGEST_FIRST = ["cluster", "app", "pi", "loadbalancer", "migrate_sqlite", "app_archive"]
+
+
+def _longest_first(name: str) -> tuple[int, str]:
+    rank = LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+    return rank, name
+
+
+ALL = sorted((p.parent.name for p in ROOT.glob("molecule/*/molecule.yml")), key=_longest_first)
 
 
 def _selected() -> list[str]:
@@ -45,7 +55,12 @@ def _link_collection() -> None:
     elif link.exists():
         # ansible-lint installs a copy here when it runs first; a copy would go stale.
         shutil.rmtree(link)
-    link.symlink_to(os.path.relpath(ROOT, link.parent), target_is_directory=True)
+    try:
+        link.symlink_to(os.path.relpath(ROOT, link.parent), target_is_directory=True)
+    except FileExistsError:
+        # Another scenario running side by side made it first.
+        if not (link.is_symlink() and link.resolve() == ROOT):
+            raise
 
 
 def _env() -> dict[str, str]:
