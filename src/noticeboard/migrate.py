@@ -30,11 +30,24 @@ def alembic_config(url: str) -> Config:
 
 
 @functools.cache
+def _script_directory() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config("unused"))
+
+
+@functools.cache
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config("unused")).get_current_head()
+    head = _script_directory().get_current_head()
     if head is None:
         raise RuntimeError("no Alembic revisions found")
     return head
+
+
+def is_known_revision(revision: str) -> bool:
+    """Whether this release ships ``revision``; a revision it lacks was written by a newer one."""
+    try:
+        return _script_directory().get_revision(revision) is not None
+    except Exception:  # alembic raises CommandError/ResolutionError for unknown ids
+        return False
 
 
 def upgrade(url: str, revision: str = "head") -> None:

@@ -8,7 +8,12 @@ from flask import Blueprint, current_app, jsonify, render_template
 from sqlalchemy import select
 
 from noticeboard.api import PAGE_DEFAULT, db
-from noticeboard.migrate import current_revision, describe_error, head_revision
+from noticeboard.migrate import (
+    current_revision,
+    describe_error,
+    head_revision,
+    is_known_revision,
+)
 from noticeboard.models import Note
 
 log = logging.getLogger(__name__)
@@ -28,6 +33,7 @@ def index():
         older_than=notes[PAGE_DEFAULT - 1].id if more else None,
         last_event_id=last_event_id,
         max_upload_mb=current_app.config["MAX_UPLOAD_MB"],
+        maintenance=current_app.extensions["noticeboard.maintenance"].active() is not None,
     )
 
 
@@ -39,7 +45,12 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """Ready for traffic: the database answers and the schema is at the Alembic head."""
+    """Ready for traffic: the database answers and the schema is at the Alembic head.
+
+    A revision this release does not ship was written by a newer release during a
+    rolling upgrade. Migrations only expand (playbooks/upgrade.yml refuses the ones marked
+    ``contracting``), so this release keeps serving on it; a schema behind is not ready.
+    """
     try:
         current = current_revision(db().engine)
     except Exception as exc:
@@ -47,6 +58,8 @@ def readyz():
         log.error("not ready: %s", reason)
         return jsonify({"status": "unavailable", "reason": reason}), 503
     head = head_revision()
+    if current is not None and current != head and not is_known_revision(current):
+        return jsonify({"status": "ready", "revision": current, "schema": "ahead", "head": head})
     if current != head:
         reason = (
             f"database schema is at {current or 'no revision'}, expected {head}; "
@@ -54,4 +67,6 @@ def readyz():
         )
         log.warning("not ready: %s", reason)
         return jsonify({"status": "unavailable", "reason": reason}), 503
-    return jsonify({"status": "ready", "revision": current})
+    # Maintenance mode is still ready: reads are served, only writes wait.
+    maintenance = current_app.extensions["noticeboard.maintenance"].active() is not None
+    return jsonify({"status": "ready", "revision": current, "maintenance": maintenance})

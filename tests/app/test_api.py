@@ -276,3 +276,26 @@ def test_sqlite_runs_in_wal_mode(tmp_path):
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     finally:
         app.extensions["noticeboard.db"].dispose()
+
+
+def test_readiness_holds_on_a_schema_a_newer_release_migrated(fresh_url, tmp_path):
+    """Rolling upgrades: the old release keeps serving once the new one has expanded the schema."""
+    import sqlalchemy as sa
+    from conftest import config_for
+
+    from noticeboard.app import create_app
+
+    migrate.upgrade(fresh_url)
+    engine = sa.create_engine(fresh_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
+    engine.dispose()
+    app = create_app(config_for(fresh_url, tmp_path))
+    try:
+        response = app.test_client().get("/readyz")
+        assert response.status_code == 200
+        body = response.get_json()
+        assert (body["schema"], body["revision"]) == ("ahead", "9999_from_the_future")
+        assert body["head"] == migrate.head_revision()
+    finally:
+        app.extensions["noticeboard.db"].dispose()
