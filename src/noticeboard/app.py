@@ -13,13 +13,15 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
-from flask import Flask, request
+from flask import Flask, current_app, jsonify, request
+from markupsafe import escape
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from noticeboard import errors, settings
 from noticeboard.db import Database
 from noticeboard.errors import ApiError
 from noticeboard.events import Broker
+from noticeboard.maintenance import Maintenance, ReadOnlyError
 from noticeboard.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -64,7 +66,9 @@ def create_app(config: settings.Settings | None = None) -> Flask:
 
     storage = Storage(config.upload_dir)
     storage.check_writable()
-    database = Database(config.database_url)
+    maintenance = Maintenance(config.maintenance_file)
+    database = Database(config.database_url, maintenance)
+    app.extensions["noticeboard.maintenance"] = maintenance
     app.extensions["noticeboard.storage"] = storage
     app.extensions["noticeboard.db"] = database
     app.extensions["noticeboard.broker"] = Broker(database, config.sse_poll_seconds)
@@ -79,7 +83,9 @@ def create_app(config: settings.Settings | None = None) -> Flask:
     app.register_blueprint(events.bp)
     app.register_blueprint(web.bp)
     errors.register(app)
+    app.register_error_handler(ReadOnlyError, _read_only)
     app.before_request(_refuse_cross_site)
+    app.before_request(_refuse_writes_in_maintenance)
     app.after_request(_security_headers)
     return app
 
@@ -94,6 +100,30 @@ def _refuse_cross_site() -> None:
     origin = request.headers.get("Origin")
     if origin and urlsplit(origin).netloc != request.host:
         raise ApiError(403, "cross-origin requests are not accepted", "Origin")
+
+
+def _refuse_writes_in_maintenance() -> None:
+    """Before the body is read; ``Database.writing`` looks again before committing."""
+    if request.method not in SAFE_METHODS:
+        current_app.extensions["noticeboard.maintenance"].refuse_writes()
+
+
+def _read_only(exc: ReadOnlyError):
+    accept = request.accept_mimetypes
+    if (
+        accept.best_match(["application/json", "text/html"]) == "text/html"
+        and accept["text/html"] > accept["application/json"]
+    ):
+        response = current_app.response_class(
+            "<!doctype html><title>Read-only for maintenance</title>"
+            f"<h1>Read-only for maintenance</h1><p>{escape(exc.args[0])}.</p>",
+            mimetype="text/html",
+        )
+    else:
+        response = jsonify({"error": exc.args[0], "maintenance": True})
+    response.status_code = 503
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def _security_headers(response):

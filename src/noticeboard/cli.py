@@ -1,4 +1,5 @@
-"""The ``noticeboard`` command: serve, check, db upgrade|current|check|wait, settings."""
+"""The ``noticeboard`` command: serve, check, db upgrade|current|check|wait|copy|verify,
+maintenance on|off|status, settings."""
 
 from __future__ import annotations
 
@@ -143,6 +144,68 @@ def cmd_db_wait(args: argparse.Namespace) -> int:
     return 0
 
 
+TARGET_ENV = "TARGET_DATABASE_URL"
+
+
+def _target_url(args: argparse.Namespace) -> str:
+    """The other database, from --to/--against or TARGET_DATABASE_URL (keeps it off argv)."""
+    url = (args.url or os.environ.get(TARGET_ENV, "")).strip()
+    if not url:
+        raise settings.SettingsError(
+            f"no target database: give its URL as {args.flag} URL or in {TARGET_ENV}, "
+            "e.g. mysql+pymysql://user:password@host/noticeboard"
+        )
+    return settings.normalise_database_url(url)
+
+
+def cmd_db_copy(args: argparse.Namespace) -> int:
+    config = _load()
+    from noticeboard import transfer
+    from noticeboard.maintenance import Maintenance
+
+    target = _target_url(args)
+    if Maintenance(config.maintenance_file).active() is None:
+        return _fail(
+            f"maintenance mode is off, so the source could change during the copy; run "
+            f"`noticeboard maintenance on` first (flag file {config.maintenance_file})"
+        )
+    try:
+        transfer.copy(config.database_url, target, size=args.batch_size, replace=args.replace)
+    except transfer.TransferError as exc:
+        return _fail(str(exc))
+    print(f"copied and verified: {config.database_url_redacted} -> {settings.redact_url(target)}")
+    return 0
+
+
+def cmd_db_verify(args: argparse.Namespace) -> int:
+    config = _load()
+    from noticeboard import transfer
+
+    target = _target_url(args)
+    try:
+        transfer.verify(config.database_url, target, size=args.batch_size)
+    except transfer.TransferError as exc:
+        return _fail(str(exc))
+    print("every table matches")
+    return 0
+
+
+def cmd_maintenance(args: argparse.Namespace) -> int:
+    config = _load()
+    from noticeboard.maintenance import Maintenance
+
+    flag = Maintenance(config.maintenance_file)
+    if args.action == "on":
+        changed = flag.enable(args.retry_after)
+        print(f"maintenance {'on' if changed else 'was already on'}: writes are refused")
+    elif args.action == "off":
+        changed = flag.disable()
+        print(f"maintenance {'off' if changed else 'was already off'}: writes are accepted")
+    else:
+        print("on" if flag.active() is not None else "off")
+    return 0
+
+
 def cmd_settings_env_example(args: argparse.Namespace) -> int:
     sys.stdout.write(settings.env_example())
     return 0
@@ -151,6 +214,12 @@ def cmd_settings_env_example(args: argparse.Namespace) -> int:
 def cmd_settings_rst(args: argparse.Namespace) -> int:
     sys.stdout.write(settings.rst())
     return 0
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number above 0")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,6 +247,30 @@ def build_parser() -> argparse.ArgumentParser:
     wait = db.add_parser("wait", help="retry until the database answers (DB_WAIT_TIMEOUT)")
     wait.add_argument("--timeout", type=float, default=None, help="override DB_WAIT_TIMEOUT")
     wait.set_defaults(func=cmd_db_wait)
+
+    for name, flag, func, text in (
+        ("copy", "--to", cmd_db_copy, "copy every table to another database, then verify"),
+        ("verify", "--against", cmd_db_verify, "compare row counts and checksums of every table"),
+    ):
+        cmd = db.add_parser(name, help=text)
+        cmd.add_argument(
+            flag, dest="url", default=None, metavar="URL", help=f"default: ${TARGET_ENV}"
+        )
+        cmd.add_argument("--batch-size", type=_positive, default=1000, help="rows per batch")
+        cmd.set_defaults(func=func, flag=flag)
+        if name == "copy":
+            cmd.add_argument(
+                "--replace",
+                action="store_true",
+                help="empty a target that holds rows (e.g. after an interrupted copy)",
+            )
+
+    maint = sub.add_parser("maintenance", help="read-only mode: on, off or status")
+    maint.add_argument("action", choices=("on", "off", "status"))
+    maint.add_argument(
+        "--retry-after", type=_positive, default=60, help="seconds clients are told to wait"
+    )
+    maint.set_defaults(func=cmd_maintenance)
 
     st = sub.add_parser("settings", help="print the settings reference").add_subparsers(
         dest="settings_command", required=True, metavar="FORMAT"

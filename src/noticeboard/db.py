@@ -29,6 +29,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from noticeboard.maintenance import Maintenance
 from noticeboard.models import Event, EventLock
 
 log = logging.getLogger(__name__)
@@ -95,8 +96,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 class Database:
     """The engine, a session factory and the rule for write transactions."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, maintenance: Maintenance | None = None):
         self.url = url
+        self.maintenance = maintenance
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         # Created here, inside the worker after monkey-patching, so it is a green lock.
@@ -109,11 +111,21 @@ class Database:
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[Session]:
-        """A transaction that holds the event lock, committed on success."""
+        """A transaction that holds the event lock, committed on success.
+
+        In maintenance mode it raises ``ReadOnlyError``; the last look is taken after
+        the flush, while the transaction holds the database's write lock (see
+        ``noticeboard.maintenance``).
+        """
         lock = self._sqlite_write_lock or contextlib.nullcontext()
         with lock, self.sessions() as session, session.begin():
+            if self.maintenance:
+                self.maintenance.refuse_writes()
             session.execute(select(EventLock.id).where(EventLock.id == 1).with_for_update())
             yield session
+            if self.maintenance:
+                session.flush()
+                self.maintenance.refuse_writes()
 
     def max_event_id(self) -> int:
         with self.reading() as session:

@@ -107,6 +107,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Directory where attachments are stored under generated names. Empty means "
         "``DATA_DIR/uploads``.",
     ),
+    Setting(
+        "MAINTENANCE_FILE",
+        None,
+        "While this file exists the board is read-only: writes get ``503`` with a "
+        "message and ``Retry-After``, reads and live updates go on. Checked on every "
+        "write, so no restart is needed; ``noticeboard maintenance on`` and ``off`` "
+        "create and remove it. Empty means ``DATA_DIR/maintenance``.",
+    ),
     Setting("MAX_UPLOAD_MB", "10", "Largest accepted request body in MiB (1 to 1024)."),
     Setting(
         "LOG_LEVEL",
@@ -180,6 +188,7 @@ class Settings:
     database_url: str
     data_dir: Path
     upload_dir: Path
+    maintenance_file: Path
     max_upload_mb: int
     log_level: str
     trusted_proxy_count: int
@@ -311,6 +320,11 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     if not upload_dir.is_absolute():
         upload_dir = Path.cwd() / upload_dir
 
+    maintenance_text = r.raw("MAINTENANCE_FILE")
+    maintenance_file = Path(maintenance_text) if maintenance_text else data_dir / "maintenance"
+    if not maintenance_file.is_absolute():
+        maintenance_file = Path.cwd() / maintenance_file
+
     url_text = r.raw("DATABASE_URL")
     database_url = (
         normalise_database_url(url_text) if url_text else f"sqlite:///{data_dir / 'noticeboard.db'}"
@@ -342,6 +356,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         database_url=database_url,
         data_dir=data_dir,
         upload_dir=upload_dir,
+        maintenance_file=maintenance_file,
         max_upload_mb=r.number("MAX_UPLOAD_MB", int, 1, 1024),
         log_level=r.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), False),
         trusted_proxy_count=r.number("TRUSTED_PROXY_COUNT", int, 0, 5),
