@@ -198,6 +198,22 @@ def cmd_maintenance(args: argparse.Namespace) -> int:
     if args.action == "on":
         changed = flag.enable(args.retry_after)
         print(f"maintenance {'on' if changed else 'was already on'}: writes are refused")
+        # Writes that passed their first look commit before this returns, so a backup
+        # taken next holds everything (db copy drains again by itself).
+        from noticeboard import migrate, transfer
+        from noticeboard.db import make_engine
+
+        engine = make_engine(config.database_url)
+        try:
+            transfer.drain_writes(engine)
+        except Exception as exc:
+            print(
+                "noticeboard: warning: could not wait for writes in flight "
+                f"({migrate.describe_error(exc)}); they end within GUNICORN_TIMEOUT",
+                file=sys.stderr,
+            )
+        finally:
+            engine.dispose()
     elif args.action == "off":
         changed = flag.disable()
         print(f"maintenance {'off' if changed else 'was already off'}: writes are accepted")

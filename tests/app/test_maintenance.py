@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from noticeboard.maintenance import ReadOnlyError
 from noticeboard.models import Note, utcnow
 
-from helpers import CSRF, WAIT, Server, SseClient, base_env, post_note, run_cli
+from helpers import CSRF, WAIT, Server, SseClient, base_env, free_port, post_note, run_cli
 
 
 def flag(app):
@@ -107,3 +107,17 @@ def test_the_command_switches_a_running_server_without_a_restart(tmp_path):
         (event,) = stream.take(1)
         assert event.event == "note-created" and str(after["id"]) in event.data
         stream.stop = True
+
+
+def test_switching_on_works_while_the_database_is_down(tmp_path):
+    """The flag is what counts; waiting for writes in flight is skipped with a warning."""
+    env = base_env(f"postgresql+psycopg://nobody:pw@127.0.0.1:{free_port()}/none", tmp_path)
+    result = run_cli("maintenance", "on", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "maintenance on" in result.stdout
+    assert "warning: could not wait for writes in flight" in result.stderr
+    assert "pw@" not in result.stderr
+    assert (tmp_path / "maintenance").read_text().strip() == "60"
+    assert run_cli("maintenance", "status", env=env).stdout.strip() == "on"
+    assert run_cli("maintenance", "off", env=env).returncode == 0
+    assert not (tmp_path / "maintenance").exists()
