@@ -8,7 +8,9 @@ tests check behaviour.
 Groups (all by default, or name some): ``sse`` (streams one worker holds, memory per
 stream, the sync-worker baseline, the gevent worker), ``api`` (wrk against the JSON API on
 SQLite and MariaDB), ``fanout`` (an event written on node A reaching clients of node B),
-``image`` (size, cold build against a one-line rebuild, arm64 build under emulation).
+``memory`` (the production compose file's containers at idle and under load),
+``image`` (size, cold build against a one-line rebuild) and, only when named, ``arm64``
+(a build without layer cache under emulation, about ten minutes).
 Figures that other parts of the project measure (image, rollout) are merged in by
 those parts through :func:`record`.
 """
@@ -30,6 +32,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -45,7 +48,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import testbed  # noqa: E402 - scripts/testbed.py, found through the path above
 
 # Stream counts tried for one worker, smallest first; the figure is the largest that held.
-SSE_LADDER = (1000, 2000, 3000, 5000, 6000)
+SSE_LADDER = (1000, 2000, 3000, 4000, 5000, 6000)
 
 
 def machine() -> str:
@@ -198,6 +201,7 @@ def sse_client(
     streams: int,
     *,
     post_port: int | None = None,
+    host: str = "127.0.0.1",
     events: int = 3,
     on_idle=None,
     timeout: float = 240,
@@ -205,6 +209,8 @@ def sse_client(
     cmd = [
         sys.executable,
         str(CLIENT),
+        "--host",
+        host,
         "--port",
         str(port),
         "--streams",
@@ -222,7 +228,14 @@ def sse_client(
             on_idle(first)
         proc.stdin.write("go\n")
         proc.stdin.flush()
-        out, _ = proc.communicate(timeout=timeout)
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise RuntimeError(
+                f"the SSE load generator did not finish within {timeout} s: {' '.join(cmd)}"
+            ) from None
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -307,6 +320,8 @@ def sse_sync_baseline(command: str) -> int:
         command,
         streams_tried=50,
         connected=result["connected"],
+        delivered_any_latency=result["delivered"],
+        post_failures=result["post_failures"],
     )
     return delivered
 
@@ -415,6 +430,294 @@ def bench_fanout() -> None:
     )
 
 
+# --- memory of the production containers --------------------------------------------
+
+COMPOSE_PROD = ROOT / "docker" / "docker-compose.prod.yml"
+MEMORY_IMAGE = "noticeboard-bench:memory"
+MARIADB_STANDIN = "local/mariadb:11.8"
+# The load the memory figures are taken under: streams held open while wrk posts and
+# reads notes. Below the production default of 2 workers x 1000 connections.
+MEMORY_STREAMS = 1000
+MEMORY_WRK_SECONDS = 10
+
+
+def cgroup_memory(container_id: str) -> dict:
+    """A container's memory as its cgroup counts it, in bytes.
+
+    ``used`` is what ``docker stats`` shows: the cgroup's usage minus inactive file
+    cache, which the kernel reclaims before the limit's OOM killer acts. cgroup v1
+    (``memory.usage_in_bytes``, ``total_inactive_file``) and v2 (``memory.current``,
+    ``inactive_file``) are both read from the host.
+    """
+    candidates = [
+        (Path(f"/sys/fs/cgroup/memory/docker/{container_id}"), "memory.usage_in_bytes"),
+        (Path(f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope"), "memory.current"),
+        (Path(f"/sys/fs/cgroup/docker/{container_id}"), "memory.current"),
+    ]
+    for path, usage_file in candidates:
+        if (path / usage_file).exists():
+            usage = int((path / usage_file).read_text())
+            stat = dict(line.split() for line in (path / "memory.stat").read_text().splitlines())
+            inactive = int(stat.get("total_inactive_file", stat.get("inactive_file", 0)))
+            anon = int(stat.get("total_rss", stat.get("anon", 0)))
+            return {"used": usage - inactive, "usage": usage, "anon": anon, "source": usage_file}
+    raise RuntimeError(
+        f"no cgroup memory files for container {container_id[:12]} under /sys/fs/cgroup; "
+        "the memory group reads them from the host running the Docker engine"
+    )
+
+
+class Stack:
+    """The production compose file as a throwaway project: unique name, own volumes."""
+
+    def __init__(self, mariadb: bool):
+        self.name = f"nb-bench-mem-{secrets.token_hex(3)}"
+        self.mariadb = mariadb
+        self.tmp = tempfile.TemporaryDirectory(prefix="nb-bench-mem-")
+        password = secrets.token_urlsafe(18)
+        env = {
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "NOTICEBOARD_IMAGE": MEMORY_IMAGE,
+            "MARIADB_IMAGE": MARIADB_STANDIN,
+            "NOTICEBOARD_PUBLISH": "127.0.0.1:0",
+            "LOG_LEVEL": "WARNING",
+        }
+        if mariadb:
+            env["MARIADB_PASSWORD"] = password
+            env["DATABASE_URL"] = f"mysql+pymysql://noticeboard:{password}@mariadb:3306/noticeboard"
+        env_file = Path(self.tmp.name) / "bench.env"
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+        env_file.chmod(0o600)
+        self.base = [testbed.docker_cli(), "compose", "-p", self.name]
+        self.base += ["--env-file", str(env_file), "-f", str(COMPOSE_PROD)]
+        if mariadb:
+            self.base += ["--profile", "mariadb"]
+        # Only this project's settings: none of the caller's COMPOSE_* variables.
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_")}
+
+    def compose(self, *args: str, timeout: float = 600) -> str:
+        result = subprocess.run(
+            [*self.base, *args], capture_output=True, text=True, env=self.env, timeout=timeout
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"docker compose {' '.join(args)} failed ({result.returncode}):\n"
+                f"{result.stderr[-3000:]}"
+            )
+        return result.stdout
+
+    def __enter__(self) -> Stack:
+        try:
+            self.compose("up", "-d", "--wait", "--wait-timeout", "300")
+        except Exception:
+            print(self.compose("logs", "--no-color", "--tail", "50"), file=sys.stderr)
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def container(self, service: str) -> str:
+        return self.compose("ps", "-q", service).strip()
+
+    def address(self, service: str) -> str:
+        """The container's address on the project's front-end network.
+
+        The load goes there directly, not through the published port, so that Docker's
+        userland proxy neither doubles the connections nor takes the CPU the app needs.
+        """
+        out = subprocess.run(
+            [
+                testbed.docker_cli(),
+                "inspect",
+                "-f",
+                "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}={{$v.IPAddress}} {{end}}",
+                self.container(service),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        return next(v.split("=", 1)[1] for v in out if v.startswith(f"{self.name}_frontend="))
+
+    def limit(self, service: str) -> int:
+        out = subprocess.run(
+            [
+                testbed.docker_cli(),
+                "inspect",
+                "-f",
+                "{{.HostConfig.Memory}}",
+                self.container(service),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return int(out)
+
+    def __exit__(self, *exc) -> None:
+        with contextlib.suppress(Exception):
+            self.compose("down", "-v", "--remove-orphans", "--timeout", "30")
+        self.tmp.cleanup()
+
+
+class Sampler:
+    """Samples the cgroup memory of some containers every half second, keeping the peak."""
+
+    def __init__(self, ids: dict[str, str]):
+        self.ids = ids
+        self.peak = dict.fromkeys(ids, 0)
+        self.peak_total = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def sample(self) -> dict[str, int]:
+        now = {name: cgroup_memory(cid)["used"] for name, cid in self.ids.items()}
+        for name, used in now.items():
+            self.peak[name] = max(self.peak[name], used)
+        self.peak_total = max(self.peak_total, sum(now.values()))
+        return now
+
+    def run(self) -> None:
+        while not self.stop.wait(0.5):
+            self.sample()
+
+    def __enter__(self) -> Sampler:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.sample()
+
+
+def idle_memory(ids: dict[str, str], seconds: float = 10) -> dict[str, int]:
+    """The settled figure: the highest of a few samples after the stack has calmed down."""
+    highest = dict.fromkeys(ids, 0)
+    for _ in range(int(seconds / 2)):
+        for name, cid in ids.items():
+            highest[name] = max(highest[name], cgroup_memory(cid)["used"])
+        time.sleep(2)
+    return highest
+
+
+def memory_under_load(stack: Stack, ids: dict[str, str]) -> dict:
+    host = stack.address("app")
+    base = f"http://{host}:8000/api/notes"
+    seen = {}
+    with Sampler(ids) as sampler:
+
+        def load(_connected) -> None:
+            seen["wrk_post"] = wrk(base, WRK_POST, seconds=MEMORY_WRK_SECONDS)
+            seen["wrk_get"] = wrk(base + "?limit=20", None, seconds=MEMORY_WRK_SECONDS)
+
+        result = sse_client(8000, MEMORY_STREAMS, host=host, events=1, on_idle=load)
+    return {
+        "peak": sampler.peak,
+        "peak_total": sampler.peak_total,
+        "sse": result,
+        "get_rps": seen["wrk_get"]["rps"],
+        "post_rps": seen["wrk_post"]["rps"],
+    }
+
+
+def ensure_memory_images() -> None:
+    """The app image from this checkout and the MariaDB stand-in (layer cache makes both cheap)."""
+    testbed.ensure_engine()
+    testbed.ensure_compose()
+    testbed.ensure_images(["trixie"])
+    builds = [
+        [sys.executable, str(ROOT / "docker" / "build.py"), "--testbed", "--tag", MEMORY_IMAGE],
+        [
+            *testbed.build_cli(),
+            "--build-arg",
+            f"BASE={testbed.IMAGES['trixie'].tag}",
+            "-t",
+            MARIADB_STANDIN,
+            str(ROOT / "docker" / "standins" / "mariadb"),
+        ],
+    ]
+    for cmd in builds:
+        done = subprocess.run(cmd, capture_output=True, text=True, env=testbed.build_env())
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
+
+
+def mb(n: int) -> float:
+    return round(n / 2**20, 1)
+
+
+def bench_memory() -> None:
+    """App (SQLite) and app + MariaDB, in the production compose file's containers."""
+    ensure_memory_images()
+    command = "nox -s bench -- memory  (docker/docker-compose.prod.yml, its limits)"
+    how = (
+        "cgroup memory of the container read from the host: usage minus inactive file "
+        "cache (what docker stats shows); load = peak of 0.5 s samples"
+    )
+    load_desc = (
+        f"{MEMORY_STREAMS} SSE streams held while wrk posts then reads notes "
+        f"({MEMORY_WRK_SECONDS} s each, 16 connections), then one note fanned out"
+    )
+    with Stack(mariadb=False) as stack:
+        ids = {"app": stack.container("app")}
+        limit = stack.limit("app")
+        idle = idle_memory(ids)
+        loaded = memory_under_load(stack, ids)
+    print(f"bench: memory sqlite: idle {idle} load {json.dumps(loaded)}", flush=True)
+    record(
+        "app_rss_idle_mb",
+        mb(idle["app"]),
+        "MB",
+        command,
+        goal=120,
+        database="sqlite",
+        limit_mb=mb(limit),
+        measured_by=how,
+        workers="2 eventlet (the image's defaults)",
+    )
+    record(
+        "app_rss_load_mb",
+        mb(loaded["peak"]["app"]),
+        "MB",
+        command,
+        goal=120,
+        database="sqlite",
+        limit_mb=mb(limit),
+        measured_by=how,
+        load=load_desc,
+        streams_connected=loaded["sse"]["connected"],
+        sse_p99_s=loaded["sse"]["p99_s"],
+        get_rps=loaded["get_rps"],
+        post_rps=loaded["post_rps"],
+    )
+    with Stack(mariadb=True) as stack:
+        ids = {"app": stack.container("app"), "mariadb": stack.container("mariadb")}
+        limits = {name: stack.limit(name) for name in ids}
+        idle = idle_memory(ids)
+        loaded = memory_under_load(stack, ids)
+    print(f"bench: memory mariadb: idle {idle} load {json.dumps(loaded)}", flush=True)
+    record(
+        "stack_rss_mariadb_mb",
+        mb(loaded["peak_total"]),
+        "MB",
+        command,
+        goal=320,
+        database="mariadb",
+        app_load_mb=mb(loaded["peak"]["app"]),
+        mariadb_load_mb=mb(loaded["peak"]["mariadb"]),
+        app_idle_mb=mb(idle["app"]),
+        mariadb_idle_mb=mb(idle["mariadb"]),
+        idle_total_mb=mb(sum(idle.values())),
+        limits_mb={name: mb(v) for name, v in limits.items()},
+        measured_by=how,
+        load=load_desc,
+        streams_connected=loaded["sse"]["connected"],
+        sse_p99_s=loaded["sse"]["p99_s"],
+        get_rps=loaded["get_rps"],
+        post_rps=loaded["post_rps"],
+    )
+
+
 # --- image ------------------------------------------------------------------------
 
 
@@ -451,14 +754,13 @@ def image_bytes(ref: str) -> int:
 
 
 def bench_image() -> None:
-    """Size, cold build against a one-line rebuild, and the arm64 build under QEMU.
+    """Size, and a cold build against a one-line rebuild.
 
     "Cold" means no layer cache (``--no-cache``) in a fresh copy of the checkout; the
     download caches (apt, pip, npm mounts) stay warm, as on any machine that built once.
     """
     testbed.ensure_engine()
-    testbed.ensure_binfmt()
-    testbed.ensure_images(["trixie", "trixie-arm64"])
+    testbed.ensure_images(["trixie"])
     with tempfile.TemporaryDirectory(prefix="nb-bench-ctx-") as tmp:
         context = testbed.copy_checkout(Path(tmp))
         tag = "noticeboard-bench:size"
@@ -468,7 +770,6 @@ def bench_image() -> None:
         with (context / "src" / "noticeboard" / "web.py").open("a") as fh:
             fh.write("\n# a one-line change, as a developer makes it\n")
         rebuild = build(context, tag)
-        arm64 = build(context, "noticeboard-bench:arm64", "--no-cache", "--platform", "linux/arm64")
     command = "nox -s bench -- image  (docker/build.py --testbed [--no-cache])"
     record(
         "image_size_mb",
@@ -498,17 +799,27 @@ def bench_image() -> None:
         rebuild_s=round(rebuild, 1),
         change="one line appended to src/noticeboard/web.py",
     )
+    subprocess.run(["docker", "image", "rm", tag], capture_output=True, check=False)
+
+
+def bench_arm64() -> None:
+    """The arm64 build without layer cache under QEMU: about ten minutes, so only on request."""
+    testbed.ensure_engine()
+    testbed.ensure_binfmt()
+    testbed.ensure_images(["trixie", "trixie-arm64"])
+    tag = "noticeboard-bench:arm64"
+    with tempfile.TemporaryDirectory(prefix="nb-bench-ctx-") as tmp:
+        context = testbed.copy_checkout(Path(tmp))
+        arm64 = build(context, tag, "--no-cache", "--platform", "linux/arm64")
     record(
         "arm64_build_s",
         round(arm64, 1),
         "s",
-        command,
+        "nox -s bench -- arm64  (docker/build.py --testbed --no-cache --platform linux/arm64)",
         goal=None,
         note="no layer cache, under qemu-user-static; front end and wheels built natively",
     )
-    subprocess.run(
-        ["docker", "image", "rm", tag, "noticeboard-bench:arm64"], capture_output=True, check=False
-    )
+    subprocess.run(["docker", "image", "rm", tag], capture_output=True, check=False)
 
 
 # --- README table -------------------------------------------------------------------
@@ -516,13 +827,16 @@ def bench_image() -> None:
 
 def write_readme() -> None:
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    rows = ["| figure | value | goal | baseline | measured |", "|---|---|---|---|---|"]
+    rows = [
+        "| figure | value | goal | baseline | measured | load |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, fig in sorted(results.items()):
         goal = "" if fig["goal"] is None else f"{fig['goal']} {fig['unit']}"
         base = "" if fig["baseline"] is None else f"{fig['baseline']} {fig['unit']}"
         rows.append(
             f"| `{name}` | {fig['value']} {fig['unit']} | {goal} | {base} "
-            f"| {fig['measured_at'][:10]} |"
+            f"| {fig['measured_at'][:10]} | {fig.get('load_avg_1m', '')} |"
         )
     text = README.read_text() if README.exists() else "# Benchmarks\n\n"
     start, end = "<!-- results:start -->", "<!-- results:end -->"
@@ -534,18 +848,31 @@ def write_readme() -> None:
     README.write_text(text)
 
 
-GROUPS = {"sse": bench_sse, "api": bench_api, "fanout": bench_fanout, "image": bench_image}
+GROUPS = {
+    "sse": bench_sse,
+    "api": bench_api,
+    "fanout": bench_fanout,
+    "memory": bench_memory,
+    "image": bench_image,
+    "arm64": bench_arm64,
+}
+# Run only when named: the arm64 build alone would take half of the 20-minute budget.
+ON_REQUEST = ("arm64",)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("groups", nargs="*", help=f"any of: {', '.join(GROUPS)} (default: all)")
+    parser.add_argument(
+        "groups",
+        nargs="*",
+        help=f"any of: {', '.join(GROUPS)} (default: all but {', '.join(ON_REQUEST)})",
+    )
     args = parser.parse_args()
     unknown = [g for g in args.groups if g not in GROUPS]
     if unknown:
         parser.error(f"unknown group(s) {', '.join(unknown)}; choose from {', '.join(GROUPS)}")
     raise_fd_limit()
-    for name in args.groups or list(GROUPS):
+    for name in args.groups or [g for g in GROUPS if g not in ON_REQUEST]:
         started = time.monotonic()
         GROUPS[name]()
         print(f"bench: group {name} took {time.monotonic() - started:.0f} s", flush=True)
