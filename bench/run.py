@@ -45,6 +45,8 @@ CLIENT = ROOT / "bench" / "sse_client.py"
 sys.path.insert(0, str(ROOT / "tests" / "app"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+import deploy  # noqa: E402 - bench/deploy.py, beside this file: rollout times
+
 import testbed  # noqa: E402 - scripts/testbed.py, found through the path above
 
 # Stream counts tried for one worker, smallest first; the figure is the largest that held.
@@ -854,6 +856,7 @@ GROUPS = {
     "fanout": bench_fanout,
     "memory": bench_memory,
     "image": bench_image,
+    "deploy": lambda: deploy.bench_deploy(record),
     "arm64": bench_arm64,
 }
 # Run only when named: the arm64 build alone would take half of the 20-minute budget.
