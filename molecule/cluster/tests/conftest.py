@@ -1,0 +1,178 @@
+"""Shared fixtures of the cluster scenario's verifiers: the four hosts, HTTP through the
+load balancer, SQL in MariaDB, and one verbose re-run of site.yml.
+
+Hosts are found by inventory group, so a copy of this scenario under another directory
+name (other container names) works unchanged. Commands go through `docker exec`
+(testinfra's docker backend): the hosts are Molecule's containers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import testinfra
+from testinfra.utils.ansible_runner import AnsibleRunner
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parents[1]))
+RUNNER = AnsibleRunner(INVENTORY)
+
+APP_DIR = "/opt/noticeboard"
+DB_DIR = "/opt/noticeboard-mariadb"
+DB_PROJECT = "noticeboard-mariadb"
+LB_ADMIN_SOCKET = "/opt/noticeboard-lb/run/admin.sock"
+LB_NAME = "lb.noticeboard.test"
+
+# Runs inside a host: method, URL, optional JSON body; prints the status, then the body.
+# Certificates are not verified: the load balancer's is self-signed.
+CLIENT = """
+import ssl, sys, urllib.error, urllib.request
+method, url, host, body = sys.argv[1:5]
+headers = {"Content-Type": "application/json", "X-Requested-With": "molecule"}
+if host:
+    headers["Host"] = host
+req = urllib.request.Request(url, data=body.encode() or None, method=method, headers=headers)
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+try:
+    r = urllib.request.urlopen(req, timeout=15, context=ctx)
+except urllib.error.HTTPError as e:
+    r = e
+print(r.status)
+print(r.read().decode())
+"""
+
+# Opens a TCP connection and prints what the server says first (MariaDB greets), or
+# the error: "ok <greeting>" / "error <exception>".
+PROBE = """
+import socket, sys
+try:
+    with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3])) as s:
+        s.settimeout(float(sys.argv[3]))
+        print("ok", s.recv(512).decode("latin-1").replace("\\n", " "))
+except OSError as e:
+    print("error", type(e).__name__, e)
+"""
+
+
+def host_named(name: str):
+    return testinfra.get_host(f"docker://{name}")
+
+
+def group(name: str) -> list[str]:
+    hosts = sorted(RUNNER.get_hosts(name))
+    assert hosts, f"the inventory has no host in group {name}"
+    return hosts
+
+
+@pytest.fixture(scope="session")
+def lb():
+    return host_named(group("lb")[0])
+
+
+@pytest.fixture(scope="session")
+def db():
+    return host_named(group("db")[0])
+
+
+@pytest.fixture(scope="session")
+def apps():
+    return [host_named(name) for name in group("app")]
+
+
+def address(host) -> str:
+    """The host's address on the test network (eth0), as the role sees it in facts."""
+    return host.check_output("ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1")
+
+
+@pytest.fixture(scope="session")
+def db_address(db) -> str:
+    return address(db)
+
+
+@dataclass
+class Response:
+    status: int
+    body: object
+
+
+def http(host, method: str, url: str, body: dict | None = None, host_header: str = "") -> Response:
+    payload = json.dumps(body) if body else ""
+    out = host.check_output("python3 -c %s %s %s %s %s", CLIENT, method, url, host_header, payload)
+    status, _, text = out.partition("\n")
+    try:
+        return Response(int(status), json.loads(text))
+    except ValueError:
+        return Response(int(status), text)
+
+
+def via_lb(lb, method: str, path: str, body: dict | None = None) -> Response:
+    """A request to the load balancer's HTTPS port, from the lb host itself."""
+    return http(lb, method, f"https://127.0.0.1{path}", body, LB_NAME)
+
+
+def probe(host, target: str, port: int, timeout: float = 5.0) -> str:
+    return host.check_output("python3 -c %s %s %s %s", PROBE, target, str(port), str(timeout))
+
+
+def sql(db, statement: str) -> list[list[str]]:
+    """Rows of a statement run as MariaDB's root inside the db container."""
+    inner = (
+        'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" exec mariadb -uroot --batch --skip-column-names '
+        "noticeboard -e " + shlex.quote(statement)
+    )
+    out = db.check_output("docker compose -p %s exec -T mariadb sh -c %s", DB_PROJECT, inner)
+    return [line.split("\t") for line in out.splitlines() if line]
+
+
+def lb_servers(lb) -> dict[str, dict[str, str]]:
+    """HAProxy's view of the app servers (runtime API `show stat`), by server name."""
+    out = lb.check_output(
+        "echo 'show stat app 4 -1' | socat -t 5 stdio unix-connect:%s", LB_ADMIN_SOCKET
+    )
+    lines = [line for line in out.splitlines() if line]
+    header = lines[0].removeprefix("# ").split(",")
+    rows = [dict(zip(header, line.split(","), strict=False)) for line in lines[1:]]
+    return {row["svname"]: row for row in rows}
+
+
+def playbook(*extra: str) -> subprocess.CompletedProcess[str]:
+    """Run the scenario's converge playbook (site.yml) again, as a user would."""
+    cmd = ["ansible-playbook", "-i", INVENTORY, str(SCENARIO / "converge.yml"), *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, check=False)
+
+
+def recap(stdout: str) -> dict[str, dict[str, int]]:
+    """PLAY RECAP counters by host."""
+    rows = {}
+    started = False
+    for line in stdout.splitlines():
+        if line.startswith("PLAY RECAP"):
+            started = True
+            continue
+        if started and ":" in line and "ok=" in line:
+            name, _, counters = line.partition(":")
+            rows[name.strip()] = {k: int(v) for k, v in (c.split("=") for c in counters.split())}
+    return rows
+
+
+@pytest.fixture(scope="session")
+def verbose_rerun() -> subprocess.CompletedProcess[str]:
+    """site.yml once more with -v, on the cluster as converge left it."""
+    done = playbook("-v")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    return done
+
+
+def pytest_collection_modifyitems(items):
+    """This scenario's base tests first: they need the cluster exactly as site.yml left it
+    (a re-run must change nothing), before tests that upgrade it or break it on purpose."""
+    first = ("test_site.py", "test_security.py")
+    items.sort(key=lambda item: 0 if Path(str(item.fspath)).name in first else 1)
