@@ -50,7 +50,7 @@ import deploy  # noqa: E402 - bench/deploy.py, beside this file: rollout times
 import testbed  # noqa: E402 - scripts/testbed.py, found through the path above
 
 # Stream counts tried for one worker, smallest first; the figure is the largest that held.
-SSE_LADDER = (1000, 2000, 3000, 4000, 5000, 6000)
+SSE_LADDER = (500, 1000, 2000, 3000, 4000, 5000, 6000)
 
 
 def machine() -> str:
@@ -875,6 +875,8 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown group(s) {', '.join(unknown)}; choose from {', '.join(GROUPS)}")
     raise_fd_limit()
+    # A stopped run still stops its servers and compose projects (context managers).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     for name in args.groups or [g for g in GROUPS if g not in ON_REQUEST]:
         started = time.monotonic()
         GROUPS[name]()
