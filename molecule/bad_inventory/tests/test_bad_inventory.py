@@ -86,7 +86,70 @@ CASES = [
         {"docker_engine_users": {"pi": True}},
         "docker_engine_users",
     ),
+    (
+        "app-compose-minimum-not-a-version",
+        "app",
+        {"noticeboard_compose_min_version": "latest"},
+        "noticeboard_compose_min_version",
+    ),
+    (
+        # Raspberry Pi OS 11 (bullseye, 32-bit) as Ansible reports it.
+        "unsupported-distribution",
+        "docker_engine",
+        {
+            "bad_inventory_pretend": {
+                "distribution": "Raspbian",
+                "distribution_major_version": "11",
+                "distribution_version": "11",
+                "distribution_release": "bullseye",
+                "architecture": "armv7l",
+            }
+        },
+        "this host is Raspbian 11",
+    ),
 ]
+
+# Cases that need a Docker CLI with a Compose plugin on the host (Debian's packages,
+# installed for them and purged afterwards; no engine): (id, extra vars, text, fake
+# plugin version or None for the real one).
+CLI_CASES = [
+    (
+        "compose-plugin-too-old",
+        {},
+        "noticeboard_compose_min_version",
+        "2.12.2",
+    ),
+    (
+        # prepare.yml pushed this tag for amd64 only; the host says it is an arm64 Pi.
+        "image-without-host-architecture",
+        {
+            "noticeboard_image": "registry:5000/nb-molecule/amd64-only",
+            "noticeboard_image_tag": "trixie",
+            "noticeboard_registry_insecure": True,
+            "bad_inventory_pretend": {"architecture": "aarch64"},
+        },
+        "noticeboard_image_tag",
+        None,
+    ),
+    (
+        "image-tag-not-in-registry",
+        {
+            "noticeboard_image": "registry:5000/nb-molecule/amd64-only",
+            "noticeboard_image_tag": "no-such-tag",
+            "noticeboard_registry_insecure": True,
+        },
+        "noticeboard_image_tag",
+        None,
+    ),
+]
+CLI_PACKAGES = "docker-cli docker-compose"
+# Found before Debian's /usr/libexec/docker/cli-plugins: answers `compose version` with an
+# old version and hands everything else to the real plugin.
+FAKE_PLUGIN = "/usr/local/lib/docker/cli-plugins/docker-compose"
+FAKE_PLUGIN_SCRIPT = """#!/bin/sh
+if [ "$1" = compose ] && [ "$2" = version ]; then echo {version}; exit 0; fi
+exec /usr/libexec/docker/cli-plugins/docker-compose "$@"
+"""
 
 
 def attempt(role: str, extra: dict) -> subprocess.CompletedProcess:
@@ -108,19 +171,63 @@ def attempt(role: str, extra: dict) -> subprocess.CompletedProcess:
     )
 
 
+def assert_fails_early(role: str, extra: dict, names: str) -> None:
+    done = attempt(role, extra)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0, out[-3000:]
+    # The YAML callback wraps long messages; compare with the lines joined.
+    assert names in " ".join(out.split()), out[-3000:]
+    recap = next(row for row in done.stdout.splitlines() if row.startswith("nb-mol-bad_inventory"))
+    assert "changed=0" in recap and "failed=1" in recap, recap
+
+
 @pytest.mark.parametrize(
     ("role", "extra", "names"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
 def test_bad_input_fails_early_and_names_the_variable(host, role, extra, names):
-    done = attempt(role, extra)
-    out = done.stdout + done.stderr
-    assert done.returncode != 0, out[-3000:]
-    assert names in out, out[-3000:]
-    recap = next(row for row in done.stdout.splitlines() if row.startswith("nb-mol-bad_inventory"))
-    assert "changed=0" in recap and "failed=1" in recap, recap
+    assert_fails_early(role, extra, names)
+
+
+class TestWithDockerCli:
+    @pytest.fixture(scope="class")
+    def docker_cli(self, host):
+        host.run_test(
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
+            f"apt-get install -y -qq --no-install-recommends {CLI_PACKAGES}"
+        )
+        assert host.run("docker compose version --short").rc == 0
+        yield
+        host.run_test(f"apt-get purge -y -qq --autoremove {CLI_PACKAGES}")
+
+    @pytest.fixture
+    def compose_version(self, host, request):
+        version = request.param
+        if version:
+            host.run_test(
+                "mkdir -p %s && printf '%%s' %s > %s && chmod 755 %s",
+                FAKE_PLUGIN.rsplit("/", 1)[0],
+                FAKE_PLUGIN_SCRIPT.format(version=version),
+                FAKE_PLUGIN,
+                FAKE_PLUGIN,
+            )
+            assert host.check_output("docker compose version --short") == version
+        yield version
+        host.run_test("rm -rf /usr/local/lib/docker")
+
+    @pytest.mark.parametrize(
+        ("extra", "names", "compose_version"),
+        [c[1:] for c in CLI_CASES],
+        ids=[c[0] for c in CLI_CASES],
+        indirect=["compose_version"],
+    )
+    def test_bad_input_fails_early_and_names_the_variable(
+        self, host, docker_cli, compose_version, extra, names
+    ):
+        assert_fails_early("app", extra, names)
 
 
 def test_nothing_was_installed_or_written(host):
     assert not host.file("/opt/noticeboard").exists
     assert not host.file("/etc/docker").exists
     assert not host.package("docker.io").is_installed
+    assert not host.package("docker-cli").is_installed
