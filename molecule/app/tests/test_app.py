@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 
+import pytest
+
 DIR = "/opt/noticeboard"
 
 
@@ -123,3 +125,136 @@ def test_data_survives_an_upgrade_to_a_second_tag(host):
     # Same schema in both tags: nothing to migrate, so no second migration and no backup.
     assert len(host.file(f"{DIR}/migrations.log").content_string.strip().splitlines()) == 1
     assert recap_changed(converge("-e", "noticeboard_image_tag=v2")) == 0
+
+
+# --- backup.yml, restore.yml, upgrade.yml and rollback.yml on this one (SQLite) host ---
+
+UPLOAD = """
+import json, sys, urllib.request
+title, name, data = sys.argv[1:4]
+b = "nbmoleculeboundary"
+head = 'Content-Disposition: form-data; name='
+body = (
+    f'--{b}\\r\\n{head}"body"\\r\\n\\r\\n{title}\\r\\n'
+    f'--{b}\\r\\n{head}"attachment"; filename="{name}"\\r\\n\\r\\n{data}\\r\\n'
+    f"--{b}--\\r\\n"
+)
+req = urllib.request.Request(
+    "http://127.0.0.1:8000/api/notes", data=body.encode(), method="POST",
+    headers={"Content-Type": f"multipart/form-data; boundary={b}", "X-Requested-With": "t"})
+print(json.loads(urllib.request.urlopen(req, timeout=10).read())["id"])
+"""
+
+
+def playbook(name: str, *extra: str, ok: bool = True) -> str:
+    """Run one of the collection's playbooks against this host, as the `app` group."""
+    groups = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "app-group.yml")
+    with open(groups, "w") as out:
+        out.write("app:\n  hosts:\n    nb-mol-app: {}\n")
+    cmd = [
+        "ansible-playbook",
+        "-i",
+        os.environ["MOLECULE_INVENTORY_FILE"],
+        "-i",
+        groups,
+        os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", f"{name}.yml"),
+        *extra,
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert (done.returncode == 0) == ok, done.stdout[-6000:] + done.stderr[-3000:]
+    # ansible-core prints task errors on stderr; messages are matched with wrapping undone.
+    return " ".join((done.stdout + done.stderr).split())
+
+
+def all_notes(host) -> list[dict]:
+    status, body = http(host, "GET", "/api/notes?limit=100")
+    assert status == 200, body
+    return body["notes"]
+
+
+def upload_sums(host) -> str:
+    return host.check_output(f"cd {DIR}/data/uploads && sha256sum * | sort")
+
+
+def readiness(host) -> dict:
+    status, body = http(host, "GET", "/readyz")
+    assert status == 200, body
+    return body
+
+
+def backup_sets(host) -> list[str]:
+    return sorted(host.check_output("ls /var/backups/noticeboard").split())
+
+
+# Each of these runs whole playbooks; on a busy machine one takes minutes.
+@pytest.mark.timeout(900)
+def test_backup_then_restore_brings_back_rows_and_uploads(host):
+    for i in range(3):
+        host.check_output("python3 -c %s %s %s %s", UPLOAD, f"file {i}", f"f{i}.txt", f"x{i}" * 500)
+    http(host, "POST", "/api/notes", {"body": "plain note before the backup"})
+    notes_before, sums_before = all_notes(host), upload_sums(host)
+    sets_before = backup_sets(host)
+
+    out = playbook("backup")
+    assert "Backup " in out
+    new_sets = sorted(set(backup_sets(host)) - set(sets_before))
+    assert len(new_sets) == 1, new_sets
+    stamp = new_sets[0]
+    manifest = host.file(f"/var/backups/noticeboard/{stamp}/manifest.json").content_string
+    manifest = json.loads(manifest)
+    assert manifest["tables"]["notes"] == len(notes_before)
+    assert len(manifest["uploads"]) == len(sums_before.splitlines()) >= 3
+    assert host.file(f"/var/backups/noticeboard/{stamp}").mode == 0o700
+
+    # Changes after the backup: one note more, one (with its file) less.
+    victim = next(n for n in notes_before if n["attachment"] and n["body"].startswith("file "))
+    http(host, "POST", "/api/notes", {"body": "written after the backup"})
+    http(host, "DELETE", f"/api/notes/{victim['id']}")
+    assert upload_sums(host) != sums_before
+
+    playbook("restore", "-e", f"noticeboard_restore_backup={stamp}")
+    assert all_notes(host) == notes_before
+    assert upload_sums(host) == sums_before
+    readiness(host)
+    status, text = http(host, "GET", victim["attachment"]["url"])
+    assert (status, text) == (200, f"x{victim['body'].removeprefix('file ')}" * 500)
+
+
+@pytest.mark.timeout(600)
+def test_restore_refuses_an_unknown_set_without_stopping_the_app(host):
+    before = host.check_output("docker inspect -f '{{.State.StartedAt}}' noticeboard-app-1")
+    out = playbook("restore", "-e", "noticeboard_restore_backup=20000101T000000Z", ok=False)
+    assert "has no backup set '20000101T000000Z'" in out
+    assert host.check_output("docker inspect -f '{{.State.StartedAt}}' noticeboard-app-1") == before
+
+
+@pytest.mark.timeout(900)
+def test_upgrade_runs_the_migration_once_and_keeps_the_data(host):
+    notes_before, sums_before = all_notes(host), upload_sums(host)
+    assert readiness(host)["revision"] == "0002"
+    out = playbook("upgrade", "-e", "noticeboard_image_tag=v3")
+    assert container_image(host) == "registry:5000/nb-molecule/noticeboard:v3"
+    assert readiness(host)["revision"] == "0003"
+    assert all_notes(host) == notes_before
+    assert upload_sums(host) == sums_before
+    log = host.file(f"{DIR}/migrations.log").content_string.strip().splitlines()
+    assert len(log) == 2 and "0002 -> 0003 (upgrade.yml)" in log[-1], log
+    record = json.loads(host.file(f"{DIR}/release-previous.json").content_string)
+    assert record["image"] == "registry:5000/nb-molecule/noticeboard:v2"
+    assert (record["revision_before"], record["revision_after"]) == ("0002", "0003")
+    assert record["backup"] in backup_sets(host)
+    assert "failed=0" in out
+
+
+@pytest.mark.timeout(900)
+def test_rollback_returns_to_the_previous_image_and_the_pre_migration_backup(host):
+    notes_at_upgrade = all_notes(host)
+    http(host, "POST", "/api/notes", {"body": "written on v3, gone after the rollback"})
+    playbook("rollback")
+    assert container_image(host) == "registry:5000/nb-molecule/noticeboard:v2"
+    assert readiness(host)["revision"] == "0002"
+    assert all_notes(host) == notes_at_upgrade
+    assert host.file(f"{DIR}/release-rolled-back.json").exists
+    assert not host.file(f"{DIR}/release-previous.json").exists
+    out = playbook("rollback", ok=False)
+    assert "no upgrade.yml switched it" in out
