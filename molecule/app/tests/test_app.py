@@ -106,12 +106,14 @@ def test_the_container_is_healthy_and_hardened(host):
     assert state["Config"]["User"] == "10001:10001"
 
 
+@pytest.mark.timeout(900)
 def test_a_rerun_changes_nothing(host):
     before = host.check_output("docker inspect -f '{{.Id}}' noticeboard-app-1")
     assert recap_changed(converge()) == 0
     assert host.check_output("docker inspect -f '{{.Id}}' noticeboard-app-1") == before
 
 
+@pytest.mark.timeout(900)
 def test_data_survives_an_upgrade_to_a_second_tag(host):
     status, note = http(host, "POST", "/api/notes", {"title": "kept", "body": "across the upgrade"})
     assert status in (200, 201), note
