@@ -22,7 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 BASE_CONFIG = ROOT / "molecule" / "config.yml"
 LOGS = ROOT / "build" / "molecule"
-TIMEOUT_S = int(os.environ.get("MOLECULE_TIMEOUT", "2400"))
+TIMEOUT_S = int(os.environ.get("MOLECULE_TIMEOUT", "3600"))
 # `nox -s molecule` runs scenarios side by side (pytest-xdist, MOLECULE_JOBS at a time):
 # the longest start first, so that the short ones fill in around them.
 LONGEST_FIRST = ["cluster", "app", "pi", "loadbalancer", "migrate_sqlite", "app_archive"]
