@@ -1,0 +1,178 @@
+"""The mariadb role's native mode: Debian's MariaDB listens where the inventory says, the
+app host logs in with the app's account and writes, any other host cannot even connect,
+root logs in from the db host only, and running the role again changes nothing.
+
+Commands go through `docker exec` (testinfra's docker backend): the hosts are Molecule's
+containers, found by inventory group.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import testinfra
+from testinfra.utils.ansible_runner import AnsibleRunner
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parents[1]))
+RUNNER = AnsibleRunner(INVENTORY)
+
+DB = RUNNER.get_hosts("db")[0]
+APP = RUNNER.get_hosts("app")[0]
+OTHER = next(h for h in RUNNER.get_hosts("all") if h not in (DB, APP))
+DB_VARS = RUNNER.get_variables(DB)
+PORT = int(DB_VARS["noticeboard_mariadb_port"])
+DATABASE = "noticeboard"
+USER = "noticeboard"
+CONFIG = "/etc/mysql/mariadb.conf.d/90-noticeboard.cnf"
+# The role's default: every address, with the firewall admitting the app host only.
+BIND_ALL = "0.0.0.0"  # noqa: S104
+
+# Runs on the app host: log in as the app, create a table, write a row, read it back.
+APP_CLIENT = """
+import sys, pymysql
+conn = pymysql.connect(host=sys.argv[1], port=int(sys.argv[2]), user=sys.argv[3],
+                       password=sys.argv[4], database=sys.argv[5], connect_timeout=10)
+with conn, conn.cursor() as cur:
+    cur.execute("CREATE TABLE IF NOT EXISTS molecule_probe"
+                " (id INT AUTO_INCREMENT PRIMARY KEY, body VARCHAR(64))")
+    cur.execute("INSERT INTO molecule_probe (body) VALUES (%s)", (sys.argv[6],))
+    conn.commit()
+    cur.execute("SELECT body FROM molecule_probe WHERE body = %s", (sys.argv[6],))
+    print(cur.fetchone()[0])
+"""
+
+# Opens a TCP connection and prints MariaDB's greeting, or the error.
+PROBE = """
+import socket, sys
+try:
+    with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3) as s:
+        s.settimeout(3)
+        print("ok", s.recv(512).decode("latin-1"))
+except OSError as e:
+    print("error", type(e).__name__, e)
+"""
+
+
+def host(name):
+    return testinfra.get_host(f"docker://{name}")
+
+
+def sql(statement):
+    """Runs SQL as root on the db host (unix-socket login) and returns the rows."""
+    cmd = host(DB).run("mariadb --batch --skip-column-names -e %s", statement)
+    assert cmd.rc == 0, cmd.stderr
+    return [line.split("\t") for line in cmd.stdout.splitlines()]
+
+
+def address(name):
+    return host(name).check_output("hostname -I").split()[0]
+
+
+def probe(source):
+    return host(source).check_output("python3 -c %s %s %s", PROBE, address(DB), str(PORT))
+
+
+def test_server_listens_where_the_drop_in_says():
+    config = host(DB).file(CONFIG)
+    assert config.exists and config.user == "root" and config.mode == 0o644
+    assert re.search(r"^bind-address = 0\.0\.0\.0$", config.content_string, re.M)
+    assert re.search(rf"^port = {PORT}$", config.content_string, re.M)
+    assert sql("SELECT @@port, @@bind_address, @@skip_name_resolve") == [[str(PORT), BIND_ALL, "1"]]
+
+
+def test_server_is_debians_package_not_a_container():
+    assert host(DB).package("mariadb-server").is_installed
+    assert not host(DB).exists("docker")
+    assert host(DB).process.filter(comm="mariadbd")
+
+
+def test_app_host_logs_in_and_writes_a_row():
+    password = DB_VARS["noticeboard_mariadb_password"]
+    marker = f"from-{APP}"[:64]
+    out = host(APP).check_output(
+        "python3 -c %s %s %s %s %s %s %s",
+        APP_CLIENT,
+        address(DB),
+        str(PORT),
+        USER,
+        password,
+        DATABASE,
+        marker,
+    )
+    assert out.strip() == marker
+    assert [marker] in sql("SELECT body FROM noticeboard.molecule_probe")
+
+
+def test_app_account_exists_for_the_app_host_only():
+    assert sql("SELECT Host FROM mysql.user WHERE User = 'noticeboard'") == [[address(APP)]]
+
+
+def test_other_host_cannot_connect():
+    # The control: the same probe from the app host gets MariaDB's greeting.
+    assert probe(APP).startswith("ok")
+    result = probe(OTHER)
+    assert result.startswith("error"), result
+
+
+def test_firewall_drops_all_but_the_app_host():
+    rules = host(DB).check_output("iptables -w 10 -S NOTICEBOARD-MARIADB").splitlines()
+    accepted = [r for r in rules if "-j RETURN" in r]
+    dropped = [r for r in rules if "-j DROP" in r]
+    assert len(accepted) == 1 and f"-s {address(APP)}/32" in accepted[0]
+    assert len(dropped) == 1 and f"--ctorigdstport {PORT}" in dropped[0]
+    first = next(
+        r
+        for r in host(DB).check_output("iptables -w 10 -S INPUT").splitlines()
+        if r.startswith("-A ")
+    )
+    assert first == "-A INPUT -j NOTICEBOARD-MARIADB"
+
+
+def test_root_logs_in_from_localhost_only():
+    assert sql("SELECT Host FROM mysql.user WHERE User = 'root'") == [["localhost"]]
+    root_password = DB_VARS["noticeboard_mariadb_root_password"]
+    # The password works on the db host itself, for a system user the socket login refuses...
+    local = host(DB).run(
+        "su -s /bin/sh nobody -c %s",
+        f"MYSQL_PWD={root_password} mariadb -uroot -e 'SELECT CURRENT_USER()'",
+    )
+    assert local.rc == 0 and "root@localhost" in local.stdout, local.stderr
+    # ... and not from the app host, which the firewall does let through.
+    remote = host(APP).run(
+        "python3 -c %s %s",
+        "import pymysql,sys\n"
+        "try:\n"
+        f"    pymysql.connect(host='{address(DB)}', port={PORT}, user='root',\n"
+        "                    password=sys.argv[1], connect_timeout=5)\n"
+        "    print('logged in')\n"
+        "except pymysql.err.OperationalError as e:\n"
+        "    print('refused', e.args[0])\n",
+        root_password,
+    )
+    assert remote.stdout.startswith("refused 1045") or remote.stdout.startswith("refused 1130"), (
+        remote.stdout
+    )
+
+
+@pytest.mark.timeout(600)
+def test_rerun_changes_nothing_and_keeps_the_server_running():
+    uptime_before = int(sql("SHOW GLOBAL STATUS LIKE 'Uptime'")[0][1])
+    run = subprocess.run(
+        ["ansible-playbook", "-i", INVENTORY, str(SCENARIO / "converge.yml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-3000:]
+    recap = re.search(rf"^{re.escape(DB)}\s+:.*$", run.stdout, re.M)
+    assert (
+        recap
+        and re.search(r"changed=0\b", recap.group(0))
+        and re.search(r"failed=0\b", recap.group(0))
+    )
+    assert int(sql("SHOW GLOBAL STATUS LIKE 'Uptime'")[0][1]) >= uptime_before
