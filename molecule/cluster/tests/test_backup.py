@@ -1,0 +1,259 @@
+"""backup.yml, then restore.yml, on the cluster: MariaDB is dumped on the db host inside
+one transaction while the app serves, the uploads are saved on each app host; the restore
+stops every writer, brings back exactly the rows and the files of the backup, keeps the
+data from before aside, and the app is ready again afterwards."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+
+import pytest
+from conftest import APP_DIR, INVENTORY, RUNNER, SCENARIO, group, sql, via_lb
+
+ROOT = SCENARIO.parents[1]
+BACKUP_DIR = "/var/backups/noticeboard"
+LB_URL = "https://127.0.0.1"
+LB_NAME = "lb.noticeboard.test"
+SECRET_NAMES = (
+    "noticeboard_secret_key",
+    "noticeboard_mariadb_password",
+    "noticeboard_mariadb_root_password",
+)
+
+# Runs inside the lb host: posts a note with a random attachment of SIZE bytes through the
+# load balancer as multipart/form-data; prints the status, then the body.
+UPLOAD = """
+import os, ssl, sys, urllib.error, urllib.request, uuid
+url, host, name, size = sys.argv[1:5]
+boundary = uuid.uuid4().hex
+data = os.urandom(int(size))
+crlf = "\\r\\n"
+field = f"--{boundary}{crlf}Content-Disposition: form-data; name="
+parts = [
+    f'{field}"body"{crlf}{crlf}upload {name}{crlf}'.encode(),
+    f'{field}"attachment"; filename="{name}"{crlf}'.encode(),
+    f"Content-Type: application/octet-stream{crlf}{crlf}".encode() + data + crlf.encode(),
+    f"--{boundary}--{crlf}".encode(),
+]
+headers = {"Host": host, "X-Requested-With": "molecule",
+           "Content-Type": f"multipart/form-data; boundary={boundary}"}
+req = urllib.request.Request(url + "/api/notes", data=b"".join(parts), headers=headers)
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+try:
+    r = urllib.request.urlopen(req, timeout=30, context=ctx)
+except urllib.error.HTTPError as e:
+    r = e
+print(r.status)
+print(r.read().decode())
+"""
+
+# Runs inside the lb host, in the background: posts notes titled PREFIX-<n> through the
+# load balancer until the file STOP exists, one line "<n> <status>" per attempt in OUT
+# (status 0: no HTTP answer at all), and "done" when it has stopped.
+WRITER = """
+import json, os, ssl, sys, time, urllib.error, urllib.request
+url, host, prefix, out, stop = sys.argv[1:6]
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+n = 0
+with open(out, "a", buffering=1) as log:
+    while not os.path.exists(stop):
+        n += 1
+        body = json.dumps({"title": f"{prefix}-{n}", "body": "written during the restore"}).encode()
+        req = urllib.request.Request(url + "/api/notes", data=body, method="POST", headers={
+            "Host": host, "X-Requested-With": "molecule", "Content-Type": "application/json"})
+        try:
+            status = urllib.request.urlopen(req, timeout=10, context=ctx).status
+        except urllib.error.HTTPError as e:
+            status = e.code
+        except OSError:
+            status = 0
+        log.write(f"{n} {status}\\n")
+        time.sleep(0.2)
+    log.write("done\\n")
+"""
+
+
+def run_playbook(name: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    cmd = ["ansible-playbook", "-i", INVENTORY, str(ROOT / "playbooks" / f"{name}.yml"), *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, check=False)
+
+
+def upload(lb, name: str, size: int) -> dict:
+    out = lb.check_output("python3 -c %s %s %s %s %s", UPLOAD, LB_URL, LB_NAME, name, str(size))
+    status, _, text = out.partition("\n")
+    assert status == "201", out
+    return json.loads(text)
+
+
+def uploads(apps) -> dict[str, str]:
+    """sha256 of every stored upload on every app host, keyed host:file."""
+    sums = {}
+    for app in apps:
+        out = app.check_output(f"cd {APP_DIR}/data/uploads 2>/dev/null && sha256sum * || true")
+        for line in out.splitlines():
+            digest, name = line.split()
+            sums[f"{app.backend.name}:{name}"] = digest
+    return sums
+
+
+def table_rows(db, schema: str = "noticeboard") -> dict[str, list[list[str]]]:
+    return {
+        "notes": sql(db, f"SELECT id, title, body, attachment_key FROM {schema}.notes ORDER BY id"),  # noqa: S608
+        "events": sql(db, f"SELECT id, kind, note_id FROM {schema}.events ORDER BY id"),  # noqa: S608
+    }
+
+
+def backup_sets(host) -> set[str]:
+    out = host.check_output(f"ls {BACKUP_DIR} 2>/dev/null || true")
+    return set(out.split())
+
+
+def started_at(app) -> str:
+    return app.check_output("docker inspect -f '{{.State.StartedAt}}' noticeboard-app-1")
+
+
+def writer_log(lb, path: str) -> tuple[list[tuple[int, int]], bool]:
+    """The writer's attempts so far, and whether it has stopped."""
+    lines = lb.run("cat %s", path).stdout.splitlines()
+    rows = [line.split() for line in lines if line != "done"]
+    attempts = [(int(n), int(status)) for n, status in rows]
+    return attempts, "done" in lines
+
+
+def no_secret_in(output: str) -> list[str]:
+    hostvars = RUNNER.get_variables(group("app")[0])
+    return [name for name in SECRET_NAMES if str(hostvars[name]) in output]
+
+
+# Two playbook runs: minutes on a busy machine (pyproject's timeout is for unit tests).
+@pytest.mark.timeout(1800)
+def test_mariadb_backup_and_restore_round_trip(lb, apps, db):
+    for i in range(3):
+        upload(lb, f"backup-{i}.bin", 4096 + i)
+    assert via_lb(lb, "POST", "/api/notes", {"body": "plain note before the backup"}).status == 201
+    rows_before, sums_before = table_rows(db), uploads(apps)
+    assert len(sums_before) >= 3, sums_before
+    sets_before = backup_sets(db)
+
+    # --- backup, while the app serves
+    done = run_playbook("backup", "-v")
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    assert no_secret_in(done.stdout + done.stderr) == []
+    new_sets = backup_sets(db) - sets_before
+    assert len(new_sets) == 1, new_sets
+    stamp = new_sets.pop()
+    backup_set = f"{BACKUP_DIR}/{stamp}"
+
+    manifest = json.loads(db.file(f"{backup_set}/manifest.json").content_string)
+    assert manifest["engine"] == "mariadb"
+    assert manifest["tables"]["notes"] == len(rows_before["notes"])
+    assert manifest["tables"]["events"] == len(rows_before["events"])
+    assert manifest["revision"] == sql(db, "SELECT version_num FROM alembic_version")[0][0]
+    dump = db.file(f"{backup_set}/mariadb.sql.gz")
+    assert dump.exists
+    assert dump.mode & 0o077 == 0, oct(dump.mode)
+    assert db.file(backup_set).mode == 0o700
+    for app in apps:
+        app_manifest = json.loads(app.file(f"{backup_set}/manifest.json").content_string)
+        name = app.backend.name
+        saved = {f"{name}:{file}": digest for file, digest in app_manifest["uploads"].items()}
+        assert saved == {k: v for k, v in sums_before.items() if k.startswith(f"{name}:")}
+        assert app.file(f"{backup_set}/uploads.tar").exists
+        assert app.file(backup_set).mode == 0o700
+
+    # --- after the backup: a note more, a new upload, a note with its attachment less
+    assert via_lb(lb, "POST", "/api/notes", {"body": "written after the backup"}).status == 201
+    upload(lb, "after-backup.bin", 2048)
+    with_file = next(row for row in rows_before["notes"] if row[3] != "NULL")
+    assert via_lb(lb, "DELETE", f"/api/notes/{with_file[0]}").status == 204
+    assert table_rows(db) != rows_before
+    assert uploads(apps) != sums_before
+
+    # --- restore, with a client writing through the load balancer all along
+    prefix = f"restore-writer-{uuid.uuid4().hex[:8]}"
+    log, stop = f"/root/{prefix}.log", f"/root/{prefix}.stop"
+    started_before = {app.backend.name: started_at(app) for app in apps}
+    lb.check_output(
+        "setsid nohup python3 -c %s %s %s %s %s %s >/dev/null 2>&1 &",
+        WRITER,
+        LB_URL,
+        LB_NAME,
+        prefix,
+        log,
+        stop,
+    )
+    try:
+        # The writer has written before the restore begins.
+        for _ in range(60):
+            if any(status == 201 for _, status in writer_log(lb, log)[0]):
+                break
+            time.sleep(1)
+        done = run_playbook("restore", "-v", "-e", f"noticeboard_restore_backup={stamp}")
+        assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+        assert no_secret_in(done.stdout + done.stderr) == []
+        # Let the writer land a few notes on the restored database too.
+        for _ in range(120):
+            attempts, _ = writer_log(lb, log)
+            last_failure = max((n for n, status in attempts if status != 201), default=0)
+            if sum(1 for n, status in attempts if n > last_failure and status == 201) >= 3:
+                break
+            time.sleep(1)
+    finally:
+        lb.run("touch %s", stop)
+        for _ in range(60):
+            attempts, stopped = writer_log(lb, log)
+            if stopped:
+                break
+            time.sleep(1)
+    assert stopped, "the writer did not stop"
+    lb.run("rm -f %s %s", log, stop)
+
+    # Every writer was stopped: the app containers started again, and the load balancer
+    # had nothing to send the writes to for a while.
+    for app in apps:
+        assert started_at(app) != started_before[app.backend.name], app.backend.name
+    failures = [n for n, status in attempts if status != 201]
+    assert failures, attempts
+    before_stop = {f"{prefix}-{n}" for n, status in attempts if status == 201 and n < failures[0]}
+    after_start = {f"{prefix}-{n}" for n, status in attempts if status == 201 and n > failures[-1]}
+    succeeded = {f"{prefix}-{n}" for n, status in attempts if status == 201}
+    assert before_stop, attempts
+    assert after_start, attempts
+
+    # The rows of the backup are back, exactly; of the writer's notes, the ones written
+    # before the stop are gone from the live database (they are in <db>_prerestore) and
+    # the ones written after the restart are kept.
+    rows_after = table_rows(db)
+    written = {row[1]: row[0] for row in rows_after["notes"] if row[1].startswith(prefix)}
+    notes = [row for row in rows_after["notes"] if not row[1].startswith(prefix)]
+    assert notes == rows_before["notes"]
+    events = [row for row in rows_after["events"] if row[2] not in written.values()]
+    assert events == rows_before["events"]
+    assert set(written) <= succeeded
+    assert not before_stop & set(written)
+    assert after_start <= set(written)
+    kept_aside = {row[1] for row in table_rows(db, "noticeboard_prerestore")["notes"]}
+    assert before_stop <= kept_aside
+    assert "written after the backup" in {
+        row[2] for row in table_rows(db, "noticeboard_prerestore")["notes"]
+    }
+
+    # The files of the backup are back, exactly, on each app host.
+    assert uploads(apps) == sums_before
+
+    # Ready through the load balancer, the deleted note and its attachment are back.
+    ready = via_lb(lb, "GET", "/readyz")
+    for _ in range(30):
+        if ready.status == 200:
+            break
+        time.sleep(1)
+        ready = via_lb(lb, "GET", "/readyz")
+    assert ready.status == 200, ready.body
+    assert via_lb(lb, "GET", f"/api/notes/{with_file[0]}").status == 200
