@@ -9,6 +9,7 @@ scenario's host is destroyed afterwards.
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import os
 import shutil
@@ -48,19 +49,17 @@ def _link_collection() -> None:
     """Make the checkout importable as noticeboard.deploy (prerun is off: no Galaxy)."""
     link = ROOT / ".ansible" / "collections" / "ansible_collections" / "noticeboard" / "deploy"
     link.parent.mkdir(parents=True, exist_ok=True)
-    if link.is_symlink() and link.resolve() == ROOT:
-        return
-    if link.is_symlink():
-        link.unlink()
-    elif link.exists():
-        # ansible-lint installs a copy here when it runs first; a copy would go stale.
-        shutil.rmtree(link)
-    try:
+    # Scenarios start side by side: one of them replaces the link, the others wait.
+    with (link.parent / ".link.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if link.is_symlink() and link.resolve() == ROOT:
+            return
+        if link.is_symlink():
+            link.unlink()
+        elif link.exists():
+            # ansible-lint installs a copy here when it runs first; a copy would go stale.
+            shutil.rmtree(link)
         link.symlink_to(os.path.relpath(ROOT, link.parent), target_is_directory=True)
-    except FileExistsError:
-        # Another scenario running side by side made it first.
-        if not (link.is_symlink() and link.resolve() == ROOT):
-            raise
 
 
 def _env() -> dict[str, str]:
