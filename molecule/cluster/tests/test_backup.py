@@ -69,7 +69,7 @@ with open(out, "a", buffering=1) as log:
         req = urllib.request.Request(url + "/api/notes", data=body, method="POST", headers={
             "Host": host, "X-Requested-With": "molecule", "Content-Type": "application/json"})
         try:
-            status = urllib.request.urlopen(req, timeout=10, context=ctx).status
+            status = urllib.request.urlopen(req, timeout=30, context=ctx).status
         except urllib.error.HTTPError as e:
             status = e.code
         except OSError:
@@ -223,7 +223,8 @@ def test_mariadb_backup_and_restore_round_trip(lb, apps, db):
     assert failures, attempts
     before_stop = {f"{prefix}-{n}" for n, status in attempts if status == 201 and n < failures[0]}
     after_start = {f"{prefix}-{n}" for n, status in attempts if status == 201 and n > failures[-1]}
-    succeeded = {f"{prefix}-{n}" for n, status in attempts if status == 201}
+    # A write that timed out may still have landed: compare with every attempt.
+    attempted = {f"{prefix}-{n}" for n, _ in attempts}
     assert before_stop, attempts
     assert after_start, attempts
 
@@ -236,7 +237,7 @@ def test_mariadb_backup_and_restore_round_trip(lb, apps, db):
     assert notes == rows_before["notes"]
     events = [row for row in rows_after["events"] if row[2] not in written.values()]
     assert events == rows_before["events"]
-    assert set(written) <= succeeded
+    assert set(written) <= attempted
     assert not before_stop & set(written)
     assert after_start <= set(written)
     kept_aside = {row[1] for row in table_rows(db, "noticeboard_prerestore")["notes"]}
@@ -248,7 +249,7 @@ def test_mariadb_backup_and_restore_round_trip(lb, apps, db):
     # The files of the backup are back, exactly, on each app host.
     assert uploads(apps) == sums_before
 
-    # Ready through the load balancer, the deleted note and its attachment are back.
+    # Ready through the load balancer, and the note deleted after the backup is back.
     ready = via_lb(lb, "GET", "/readyz")
     for _ in range(30):
         if ready.status == 200:
