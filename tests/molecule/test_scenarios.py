@@ -113,8 +113,32 @@ def test_scenario(scenario: str) -> None:
         elapsed = time.monotonic() - started
         print(f"molecule scenario {scenario}: {elapsed:.0f} s, rc={rc}, log {logfile}")
     if rc != 0:
-        tail = "\n".join(logfile.read_text(errors="replace").splitlines()[-80:])
+        lines = logfile.read_text(errors="replace").splitlines()
+        tail = "\n".join(lines[-40:])
         pytest.fail(
-            f"molecule test -s {scenario} failed (rc={rc}); last lines of {logfile}:\n{tail}",
+            f"molecule test -s {scenario} failed (rc={rc}); what failed:\n{_failures(lines)}\n"
+            f"last lines of {logfile}:\n{tail}",
             pytrace=False,
         )
+
+
+def _failures(lines: list[str], limit: int = 6, width: int = 12) -> str:
+    """Each failed Ansible task (with its TASK line) and each failed pytest test in a log.
+
+    A scenario's log ends with the destroy step; why it failed is further up.
+    """
+    found: list[str] = []
+    task = ""
+    for number, line in enumerate(lines):
+        if line.startswith(("TASK [", "RUNNING HANDLER [")):
+            task = line
+        elif line.startswith(("fatal: ", "failed: ")):
+            after = lines[number + 1 : number + width]
+            if after[:1] == ["...ignoring"]:
+                continue
+            found.append("\n".join([task, line, *after]))
+        elif line.startswith("FAILED ") and "::" in line.split()[1]:
+            found.append(line)  # pytest's short summary of the verifier
+        if len(found) >= limit:
+            break
+    return "\n---\n".join(found) or "(no failed task or test in the log; see its end)"
