@@ -9,11 +9,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import ClassVar
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, String, Text
+from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary, MetaData, String, Text
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # SQLite only auto-increments an "INTEGER PRIMARY KEY"; the other databases get 64 bits.
 EventId = BigInteger().with_variant(Integer(), "sqlite")
+# MariaDB's plain BLOB stops at 64 KiB; LONGBLOB holds up to 4 GiB.
+Blob = LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 
 TITLE_MAX = 200
 BODY_MAX = 10_000
@@ -63,6 +66,22 @@ class Note(Base):
             "created_at": self.created_at.isoformat(timespec="seconds") + "Z",
             "attachment": attachment,
         }
+
+
+class AttachmentBlob(Base):
+    """The bytes of one attachment when ``ATTACHMENT_STORE=database``.
+
+    Keyed like the files under UPLOAD_DIR (``notes.attachment_key``), so a file moved
+    into this table keeps its key and its note needs no change. The key column is not
+    named ``key``, a reserved word in MariaDB.
+    """
+
+    __tablename__ = "attachment_blobs"
+
+    attachment_key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    data: Mapped[bytes] = mapped_column(Blob)
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class Event(Base):

@@ -77,6 +77,7 @@ def app(shared_url: str, tmp_path: Path):
     with engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM notes"))
         conn.execute(sa.text("DELETE FROM events"))
+        conn.execute(sa.text("DELETE FROM attachment_blobs"))
     engine.dispose()
     application = create_app(config_for(shared_url, tmp_path / "data", MAX_UPLOAD_MB="1"))
     yield application

@@ -104,12 +104,12 @@ def test_db_commands_detect_a_schema_behind_head(fresh_url, tmp_path):
     assert run_cli("db", "current", env=env).stdout.strip() == "0001"
     result = run_cli("db", "check", env=env)
     assert result.returncode == 1
-    assert "at 0001, head is 0002" in result.stderr.strip().splitlines()[-1]
+    assert "at 0001, head is 0003" in result.stderr.strip().splitlines()[-1]
 
     migrate.upgrade(fresh_url)
     check = run_cli("check", env=env)
     assert check.returncode == 0, check.stderr
-    assert "schema at 0002 (head 0002)" in check.stdout
+    assert "schema at 0003 (head 0003)" in check.stdout
 
 
 def test_db_upgrade_command_reaches_head(tmp_path):
@@ -119,4 +119,44 @@ def test_db_upgrade_command_reaches_head(tmp_path):
     assert "upgraded to head" in upgraded.stdout
     result = run_cli("db", "check", env=env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "schema is at head (0002)"
+    assert result.stdout.strip() == "schema is at head (0003)"
+
+
+def test_attachment_table_is_added_without_touching_the_notes(fresh_url):
+    """0003 only adds a table, so the release before it keeps working on the new schema."""
+    migrate.upgrade(fresh_url, "0002")
+    engine = sa.create_engine(fresh_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO notes (id, title, body, created_at, attachment_name, "
+                    "attachment_key, attachment_size) VALUES "
+                    "(7, 'T', 'B', '2026-01-01 10:00:00', 'a.bin', :key, 3)"
+                ),
+                {"key": "cd" * 16},
+            )
+            before = conn.execute(sa.text("SELECT * FROM notes")).all()
+        engine.dispose()
+        migrate.upgrade(fresh_url)
+        with engine.begin() as conn:
+            assert conn.execute(sa.text("SELECT * FROM notes")).all() == before
+            # What the previous release writes still goes in unchanged.
+            conn.execute(
+                sa.text(
+                    "INSERT INTO notes (title, body, created_at) "
+                    "VALUES ('old release', 'x', '2026-01-02 10:00:00')"
+                )
+            )
+            big = bytes(range(256)) * 600  # past the 64 KiB of MariaDB's plain BLOB
+            conn.execute(
+                sa.text(
+                    "INSERT INTO attachment_blobs (attachment_key, data, size, created_at) "
+                    "VALUES (:key, :data, :size, '2026-01-02 10:00:00')"
+                ),
+                {"key": "cd" * 16, "data": big, "size": len(big)},
+            )
+            stored = conn.execute(sa.text("SELECT data FROM attachment_blobs")).scalar()
+            assert bytes(stored) == big
+    finally:
+        engine.dispose()

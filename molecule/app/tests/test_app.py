@@ -233,17 +233,17 @@ def test_restore_refuses_an_unknown_set_without_stopping_the_app(host):
 @pytest.mark.timeout(900)
 def test_upgrade_runs_the_migration_once_and_keeps_the_data(host):
     notes_before, sums_before = all_notes(host), upload_sums(host)
-    assert readiness(host)["revision"] == "0002"
+    assert readiness(host)["revision"] == "0003"
     out = playbook("upgrade", "-e", "noticeboard_image_tag=v3")
     assert container_image(host) == "registry:5000/nb-molecule/noticeboard:v3"
-    assert readiness(host)["revision"] == "0003"
+    assert readiness(host)["revision"] == "0004"
     assert all_notes(host) == notes_before
     assert upload_sums(host) == sums_before
     log = host.file(f"{DIR}/migrations.log").content_string.strip().splitlines()
-    assert len(log) == 2 and "0002 -> 0003 (upgrade.yml)" in log[-1], log
+    assert len(log) == 2 and "0003 -> 0004 (upgrade.yml)" in log[-1], log
     record = json.loads(host.file(f"{DIR}/release-previous.json").content_string)
     assert record["image"] == "registry:5000/nb-molecule/noticeboard:v2"
-    assert (record["revision_before"], record["revision_after"]) == ("0002", "0003")
+    assert (record["revision_before"], record["revision_after"]) == ("0003", "0004")
     assert record["backup"] in backup_sets(host)
     assert "failed=0" in out
 
@@ -254,7 +254,7 @@ def test_rollback_returns_to_the_previous_image_and_the_pre_migration_backup(hos
     http(host, "POST", "/api/notes", {"body": "written on v3, gone after the rollback"})
     playbook("rollback")
     assert container_image(host) == "registry:5000/nb-molecule/noticeboard:v2"
-    assert readiness(host)["revision"] == "0002"
+    assert readiness(host)["revision"] == "0003"
     assert all_notes(host) == notes_at_upgrade
     assert host.file(f"{DIR}/release-rolled-back.json").exists
     assert not host.file(f"{DIR}/release-previous.json").exists

@@ -1,14 +1,14 @@
 """Add notes.edited_at, nullable: expand-only, the previous release keeps working.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 # Nothing the previous release reads is removed or renamed (upgrade.yml checks this flag).
