@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from noticeboard.db import Database
 from noticeboard.errors import ApiError
 from noticeboard.events import payload
+from noticeboard.maintenance import ReadOnlyError
 from noticeboard.models import BODY_MAX, TITLE_MAX, Event, Note, utcnow
-from noticeboard.storage import Storage, content_disposition, sanitise_filename
+from noticeboard.storage import (
+    AttachmentTooLargeError,
+    DatabaseStorage,
+    Storage,
+    content_disposition,
+    sanitise_filename,
+)
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +33,7 @@ def db() -> Database:
     return current_app.extensions["noticeboard.db"]
 
 
-def storage() -> Storage:
+def storage() -> Storage | DatabaseStorage:
     return current_app.extensions["noticeboard.storage"]
 
 
@@ -97,7 +104,10 @@ def create_note():
     key = size = name = None
     if upload is not None:
         name = sanitise_filename(upload.filename)
-        key, size = storage().save(upload.stream)
+        try:
+            key, size = storage().save(upload.stream)
+        except AttachmentTooLargeError as exc:
+            raise ApiError(413, str(exc), "attachment") from None
     try:
         with db().writing() as session:
             note = Note(
@@ -120,13 +130,21 @@ def create_note():
             )
     except BaseException:
         if key:
-            storage().delete(key)
+            _discard(key, "its note was not saved")
         raise
     log.info("note %d created%s", note.id, " with an attachment" if key else "")
     response = jsonify(note.to_json())
     response.status_code = 201
     response.headers["Location"] = url_for(".get_note", note_id=note.id)
     return response
+
+
+def _discard(key: str, why: str) -> None:
+    """Delete a stored attachment no note refers to; a failure leaves an orphan behind."""
+    try:
+        storage().delete(key)
+    except (OSError, SQLAlchemyError, ReadOnlyError) as exc:
+        log.warning("attachment %s is left behind (%s): %s", key, why, exc)
 
 
 def _load(session, note_id: int) -> Note:
@@ -157,9 +175,8 @@ def delete_note(note_id: int):
             )
         )
     if key:
-        # After the commit: a failed delete leaves an orphan file, never a dead link.
-        with contextlib.suppress(OSError):
-            storage().delete(key)
+        # After the commit: a failed delete leaves an orphan file or row, never a dead link.
+        _discard(key, f"note {note_id} was deleted")
     log.info("note %d deleted", note_id)
     return Response(status=204)
 
@@ -170,11 +187,17 @@ def download(note_id: int):
         note = _load(session, note_id)
     if not note.attachment_key:
         raise ApiError(404, f"note {note_id} has no attachment", "attachment")
-    path = storage().path_for(note.attachment_key)
-    if not path.is_file():
-        log.error("attachment file of note %d is missing", note_id)
+    stored = storage().open(note.attachment_key)
+    if stored is None:
+        log.error("attachment of note %d is missing", note_id)
         raise ApiError(404, f"the attachment of note {note_id} is missing", "attachment")
-    response = send_file(path, mimetype="application/octet-stream", conditional=True)
+    response = send_file(
+        stored.source,
+        mimetype="application/octet-stream",
+        conditional=True,
+        etag=stored.etag or True,
+        last_modified=stored.modified,
+    )
     response.headers["Content-Disposition"] = content_disposition(note.attachment_name or "")
     # Downloads never run as a page, even if a browser were to sniff them as one.
     response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"

@@ -22,7 +22,7 @@ from noticeboard.db import Database
 from noticeboard.errors import ApiError
 from noticeboard.events import Broker
 from noticeboard.maintenance import Maintenance, ReadOnlyError
-from noticeboard.storage import Storage
+from noticeboard.storage import DatabaseStorage, Storage
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +64,15 @@ def create_app(config: settings.Settings | None = None) -> Flask:
     app.json.sort_keys = False
     app.extensions["noticeboard.settings"] = config
 
-    storage = Storage(config.upload_dir)
-    storage.check_writable()
+    files = Storage(config.upload_dir)
     maintenance = Maintenance(config.maintenance_file)
     database = Database(config.database_url, maintenance)
+    if config.attachments_in_database:
+        # UPLOAD_DIR is only read (files from before the switch), so it may be read-only.
+        storage = DatabaseStorage(database, files, config.max_upload_bytes)
+    else:
+        files.check_writable()
+        storage = files
     app.extensions["noticeboard.maintenance"] = maintenance
     app.extensions["noticeboard.storage"] = storage
     app.extensions["noticeboard.db"] = database

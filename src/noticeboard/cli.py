@@ -1,5 +1,5 @@
 """The ``noticeboard`` command: serve, check, db upgrade|current|check|wait|copy|verify,
-maintenance on|off|status, settings."""
+attachments import, maintenance on|off|status, settings."""
 
 from __future__ import annotations
 
@@ -54,7 +54,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from noticeboard.db import make_engine
     from noticeboard.storage import Storage
 
-    Storage(config.upload_dir).check_writable()
+    if not config.attachments_in_database:
+        Storage(config.upload_dir).check_writable()
     engine = make_engine(config.database_url)
     try:
         current = migrate.current_revision(engine)
@@ -68,8 +69,42 @@ def cmd_check(args: argparse.Namespace) -> int:
     head = migrate.head_revision()
     print(
         f"ok: settings valid ({config.env}), database answers, "
-        f"schema at {current or 'no revision'} (head {head})"
+        f"schema at {current or 'no revision'} (head {head}), "
+        f"attachments in {config.attachment_store}"
     )
+    return 0
+
+
+def cmd_attachments_import(args: argparse.Namespace) -> int:
+    config = _load()
+    from noticeboard import migrate
+    from noticeboard.db import Database
+    from noticeboard.maintenance import Maintenance, ReadOnlyError
+    from noticeboard.storage import (
+        AttachmentTooLargeError,
+        DatabaseStorage,
+        ImportConflictError,
+        Storage,
+    )
+
+    if not config.attachments_in_database:
+        return _fail(
+            "ATTACHMENT_STORE is files, so the app would not read imported attachments; "
+            "set ATTACHMENT_STORE=database first"
+        )
+    database = Database(config.database_url, Maintenance(config.maintenance_file))
+    store = DatabaseStorage(database, Storage(config.upload_dir), config.max_upload_bytes)
+    try:
+        counts = store.import_files(report=print if args.verbose else lambda _: None)
+    except (ImportConflictError, AttachmentTooLargeError, ReadOnlyError) as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"cannot read {config.upload_dir}: {exc}")
+    except Exception as exc:
+        return _fail(f"import failed: {migrate.describe_error(exc)}")
+    finally:
+        database.dispose()
+    print(f"attachments from {config.upload_dir}: {counts}")
     return 0
 
 
@@ -280,6 +315,16 @@ def build_parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="empty a target that holds rows (e.g. after an interrupted copy)",
             )
+
+    att = sub.add_parser("attachments", help="attachment commands").add_subparsers(
+        dest="attachments_command", required=True, metavar="ACTION"
+    )
+    imp = att.add_parser(
+        "import",
+        help="move the files under UPLOAD_DIR into the database (ATTACHMENT_STORE=database)",
+    )
+    imp.add_argument("--verbose", action="store_true", help="print every file moved")
+    imp.set_defaults(func=cmd_attachments_import)
 
     maint = sub.add_parser("maintenance", help="read-only mode: on, off or status")
     maint.add_argument("action", choices=("on", "off", "status"))

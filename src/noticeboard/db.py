@@ -110,19 +110,26 @@ class Database:
             yield session
 
     @contextlib.contextmanager
-    def writing(self) -> Iterator[Session]:
+    def writing(self, lock_last: bool = False) -> Iterator[Session]:
         """A transaction that holds the event lock, committed on success.
 
         In maintenance mode it raises ``ReadOnlyError``; the last look is taken after
         the flush, while the transaction holds the database's write lock (see
-        ``noticeboard.maintenance``).
+        ``noticeboard.maintenance``). ``lock_last`` takes that lock only after the
+        caller's statements, for a write that sends a lot of data and needs no event
+        id (an attachment's bytes).
         """
         lock = self._sqlite_write_lock or contextlib.nullcontext()
+        take_event_lock = select(EventLock.id).where(EventLock.id == 1).with_for_update()
         with lock, self.sessions() as session, session.begin():
             if self.maintenance:
                 self.maintenance.refuse_writes()
-            session.execute(select(EventLock.id).where(EventLock.id == 1).with_for_update())
+            if not lock_last:
+                session.execute(take_event_lock)
             yield session
+            if lock_last:
+                session.flush()
+                session.execute(take_event_lock)
             if self.maintenance:
                 session.flush()
                 self.maintenance.refuse_writes()

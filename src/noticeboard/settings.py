@@ -25,6 +25,10 @@ from typing import Any
 PRODUCTION = "production"
 DEVELOPMENT = "development"
 
+FILES = "files"
+DATABASE = "database"
+ATTACHMENT_STORES = (FILES, DATABASE)
+
 #: Values seen in tutorials and example files; a production key must be none of them.
 WEAK_SECRET_KEYS = frozenset(
     {
@@ -108,6 +112,17 @@ SETTINGS: tuple[Setting, ...] = (
         "``DATA_DIR/uploads``.",
     ),
     Setting(
+        "ATTACHMENT_STORE",
+        FILES,
+        "Where attachments are kept: ``files`` (under UPLOAD_DIR; right for one host) or "
+        "``database`` (in the database's ``attachment_blobs`` table, so that every app "
+        "host serves every attachment and the database backup holds them; needed "
+        "behind a load balancer). In ``database`` mode a file still under UPLOAD_DIR "
+        "from before the switch is served too, and ``noticeboard attachments import`` "
+        "moves such files into the table. On MariaDB, ``max_allowed_packet`` must be "
+        "at least twice MAX_UPLOAD_MB and 1 MiB more (see the deployment docs).",
+    ),
+    Setting(
         "MAINTENANCE_FILE",
         None,
         "While this file exists the board is read-only: writes get ``503`` with a "
@@ -188,6 +203,7 @@ class Settings:
     database_url: str
     data_dir: Path
     upload_dir: Path
+    attachment_store: str
     maintenance_file: Path
     max_upload_mb: int
     log_level: str
@@ -206,6 +222,10 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def attachments_in_database(self) -> bool:
+        return self.attachment_store == DATABASE
 
     @property
     def max_upload_bytes(self) -> int:
@@ -356,6 +376,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         database_url=database_url,
         data_dir=data_dir,
         upload_dir=upload_dir,
+        attachment_store=r.choice("ATTACHMENT_STORE", ATTACHMENT_STORES),
         maintenance_file=maintenance_file,
         max_upload_mb=r.number("MAX_UPLOAD_MB", int, 1, 1024),
         log_level=r.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), False),

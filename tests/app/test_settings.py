@@ -22,6 +22,7 @@ def test_defaults_follow_the_documented_table():
     assert config.env == "production"
     assert config.database_url == "sqlite:////srv/nb/noticeboard.db"
     assert config.upload_dir == Path("/srv/nb/uploads")
+    assert config.attachment_store == "files"
     assert config.gunicorn_bind == "0.0.0.0:8000"
     assert config.gunicorn_worker_class == "eventlet"
     assert config.migrate_on_start is True  # auto + SQLite
@@ -58,6 +59,7 @@ def test_migrate_on_start_auto_is_off_for_server_databases():
         ({"DATABASE_URL": "oracle://u:p@h/db"}, "DATABASE_URL", "postgresql+psycopg"),
         ({"DATABASE_URL": "not a url"}, "DATABASE_URL", "postgresql+psycopg://"),
         ({"DB_WAIT_TIMEOUT": "soon"}, "DB_WAIT_TIMEOUT", "number"),
+        ({"ATTACHMENT_STORE": "s3"}, "ATTACHMENT_STORE", "files, database"),
     ],
 )
 def test_invalid_settings_name_the_variable_and_the_fix(overrides, variable, hint):
