@@ -11,9 +11,10 @@ and ``noticeboard db verify``.
   committed and every later one is refused (see ``noticeboard.maintenance``).
 * Re-running after an interruption starts over: the target's tables are emptied in
   reverse dependency order, then every table is copied in dependency order, in batches
-  ordered by primary key, one transaction per batch. A target that already holds notes
-  or events is only emptied with ``replace=True``, so a live database is never wiped
-  by mistake.
+  ordered by primary key, one transaction per batch; attachments stored in the
+  database (``attachment_blobs``) go one row per batch, so that memory holds one at a
+  time. A target that already holds notes or events is only emptied with
+  ``replace=True``, so a live database is never wiped by mistake.
 * Verification reads both sides in primary-key order and hashes one canonical line per
   row (JSON of the column values in the model's column order; times to whole seconds,
   because MariaDB's ``DATETIME`` keeps no fraction and the application shows none);
@@ -77,8 +78,16 @@ def canonical(value: object) -> object:
     return value
 
 
+def _batch_size(table: sa.Table, size: int) -> int:
+    """Rows per batch: one at a time for a table of attachments, each up to MAX_UPLOAD_MB."""
+    if any(isinstance(column.type, sa.LargeBinary) for column in table.columns):
+        return 1
+    return size
+
+
 def _batches(conn: sa.Connection, table: sa.Table, size: int):
     key = _key(table)
+    size = _batch_size(table, size)
     last = None
     while True:
         query = sa.select(table).order_by(key).limit(size)

@@ -18,12 +18,13 @@ from conftest import SERVER_BACKENDS, new_database
 
 from noticeboard import migrate, transfer
 from noticeboard.db import make_engine
-from noticeboard.models import Event, Note
+from noticeboard.models import AttachmentBlob, Event, Note
 
 from helpers import CSRF, base_env, run_cli
 
 NOTES = 2500
 BATCH = 400
+TABLES = ("notes", "events", "event_lock", "attachment_blobs")
 
 
 def fill(url: str) -> None:
@@ -31,7 +32,7 @@ def fill(url: str) -> None:
     rng = random.Random(8)
     engine = make_engine(url)
     start = dt.datetime(2026, 1, 2, 3, 4, 5, 678901)
-    notes, events = [], []
+    notes, events, blobs = [], [], []
     for i in range(1, NOTES + 1):
         body = f"note {i}\n\tline two — ünïcödé 掲示板 {rng.random()}" + " x" * rng.randrange(50)
         attached = i % 97 == 0
@@ -47,6 +48,12 @@ def fill(url: str) -> None:
                 "attachment_size": i * 11 if attached else None,
             }
         )
+        if attached:
+            # Every byte value, some past the 64 KiB of MariaDB's plain BLOB.
+            data = bytes(range(256)) * (i // 10) + rng.randbytes(i)
+            blobs.append(
+                {"attachment_key": f"{i:032x}", "data": data, "size": len(data), "created_at": when}
+            )
         events.append(
             {
                 "kind": "note-created",
@@ -58,6 +65,7 @@ def fill(url: str) -> None:
     with engine.begin() as conn:
         conn.execute(sa.insert(Note), notes)
         conn.execute(sa.insert(Event), events)
+        conn.execute(sa.insert(AttachmentBlob), blobs)
         gone = list(range(5, NOTES, 50))
         conn.execute(sa.delete(Note).where(Note.id.in_(gone)))
         conn.execute(
@@ -75,7 +83,8 @@ def plain_rows(url: str, table: str) -> list[tuple]:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY id")).all()  # noqa: S608
+            key = "attachment_key" if table == "attachment_blobs" else "id"
+            rows = conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY {key}")).all()  # noqa: S608
     finally:
         engine.dispose()
     out = []
@@ -116,8 +125,9 @@ def test_copy_moves_every_row_and_the_app_goes_on_from_there(source, target_url,
     )
     assert done.returncode == 0, done.stderr
     assert "notes: 2450 rows copied" in done.stdout
-    assert done.stdout.count("match") == 3
-    for table in ("notes", "events", "event_lock"):
+    assert "attachment_blobs: 25 rows copied" in done.stdout
+    assert done.stdout.count("match") == 4
+    for table in TABLES:
         assert plain_rows(target_url, table) == plain_rows(url, table), table
 
     # The app on the target: new ids follow the copied ones (sequences, AUTO_INCREMENT).
@@ -161,7 +171,7 @@ def test_an_interrupted_copy_is_finished_by_running_it_again(source, target_url)
 
     again = run_cli("db", "copy", "--replace", env=env)
     assert again.returncode == 0, again.stderr
-    for table in ("notes", "events", "event_lock"):
+    for table in TABLES:
         assert plain_rows(target_url, table) == plain_rows(url, table), table
     assert run_cli("db", "verify", env=env).returncode == 0
 
