@@ -37,6 +37,12 @@ CASES = [
     ("non-numeric-port", "app", {"noticeboard_port": "http"}, "noticeboard_port"),
     ("port-out-of-range", "app", {"noticeboard_port": 70000}, "noticeboard_port"),
     (
+        "health-timeout-without-unit",
+        "app",
+        {"noticeboard_health_timeout": "30"},
+        "noticeboard_health_timeout",
+    ),
+    (
         "unknown-image-source",
         "app",
         {"noticeboard_image_source": "ftp"},
