@@ -13,6 +13,12 @@ Sources for counts: --sqlite FILE (opened immutable, nothing written beside it),
 or --counts-tsv FILE (lines "table<TAB>count", e.g. from `mariadb -N -B`). Upload
 checksums come from a directory (--uploads DIR) or, at backup time, from the tar that
 holds them (--uploads-tar FILE), so the manifest describes exactly what was saved.
+
+With ATTACHMENT_STORE=database the attachments are rows of the attachment_blobs table:
+the database copy or dump holds them and they are counted like every other table (the
+dump escapes their newlines, so one INSERT is still one line). The uploads directory
+then holds only files from before the switch that `noticeboard attachments import` has
+not moved yet, and its tar is usually empty.
 """
 
 from __future__ import annotations
