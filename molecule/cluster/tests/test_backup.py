@@ -1,7 +1,9 @@
 """backup.yml, then restore.yml, on the cluster: MariaDB is dumped on the db host inside
-one transaction while the app serves, the uploads are saved on each app host; the restore
-stops every writer, brings back exactly the rows and the files of the backup, keeps the
-data from before aside, and the app is ready again afterwards."""
+one transaction while the app serves (the cluster keeps attachments in MariaDB,
+ATTACHMENT_STORE=database, so the dump holds them too); the restore stops every writer,
+brings back exactly the rows and the attachments of the backup, keeps the data from
+before aside, and the app is ready again afterwards. Every attachment is served, byte for
+byte, by every app host, whichever one received the upload."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import time
 import uuid
 
 import pytest
-from conftest import APP_DIR, INVENTORY, RUNNER, SCENARIO, group, sql, via_lb
+from conftest import INVENTORY, RUNNER, SCENARIO, group, sql, via_lb
 
 ROOT = SCENARIO.parents[1]
 BACKUP_DIR = "/var/backups/noticeboard"
@@ -50,6 +52,19 @@ except urllib.error.HTTPError as e:
     r = e
 print(r.status)
 print(r.read().decode())
+"""
+
+# Runs inside an app host: downloads the attachment of each note id from the app on this
+# host (not through the load balancer), one line "<id> <sha256 or HTTP status>" each.
+DOWNLOAD = """
+import hashlib, sys, urllib.error, urllib.request
+for note_id in sys.argv[1].split():
+    url = f"http://127.0.0.1:8000/api/notes/{note_id}/attachment"
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            print(note_id, hashlib.sha256(r.read()).hexdigest())
+    except urllib.error.HTTPError as e:
+        print(note_id, e.code)
 """
 
 # Runs inside the lb host, in the background: posts notes titled PREFIX-<n> through the
@@ -92,14 +107,21 @@ def upload(lb, name: str, size: int) -> dict:
     return json.loads(text)
 
 
-def uploads(apps) -> dict[str, str]:
-    """sha256 of every stored upload on every app host, keyed host:file."""
+def attachments(db) -> dict[str, str]:
+    """sha256 of every attachment stored in MariaDB, by key, as the database computes it."""
+    rows = sql(db, "SELECT attachment_key, SHA2(data, 256) FROM attachment_blobs")
+    return dict(rows)
+
+
+def served(apps, notes: list[list[str]]) -> dict[str, dict[str, str]]:
+    """sha256 of each note's attachment as each app host serves it, by host and key."""
+    with_files = [row for row in notes if row[3] != "NULL"]
+    ids = [row[0] for row in with_files]
     sums = {}
     for app in apps:
-        out = app.check_output(f"cd {APP_DIR}/data/uploads 2>/dev/null && sha256sum * || true")
-        for line in out.splitlines():
-            digest, name = line.split()
-            sums[f"{app.backend.name}:{name}"] = digest
+        out = app.check_output("python3 -c %s %s", DOWNLOAD, " ".join(ids))
+        by_id = dict(line.split(" ", 1) for line in out.splitlines())
+        sums[app.backend.name] = {row[3]: by_id[row[0]] for row in with_files}
     return sums
 
 
@@ -138,8 +160,11 @@ def test_mariadb_backup_and_restore_round_trip(lb, apps, db):
     for i in range(3):
         upload(lb, f"backup-{i}.bin", 4096 + i)
     assert via_lb(lb, "POST", "/api/notes", {"body": "plain note before the backup"}).status == 201
-    rows_before, sums_before = table_rows(db), uploads(apps)
+    rows_before, sums_before = table_rows(db), attachments(db)
     assert len(sums_before) >= 3, sums_before
+    # Each upload reached one app host; both serve every attachment, unchanged.
+    expected = {row[3]: sums_before[row[3]] for row in rows_before["notes"] if row[3] != "NULL"}
+    assert served(apps, rows_before["notes"]) == {app.backend.name: expected for app in apps}
     sets_before = backup_sets(db)
 
     # --- backup, while the app serves
@@ -161,11 +186,9 @@ def test_mariadb_backup_and_restore_round_trip(lb, apps, db):
     assert dump.mode & 0o077 == 0, oct(dump.mode)
     assert db.file(backup_set).mode == 0o700
     for app in apps:
+        # No attachment files on the app hosts: they are all in the dump.
         app_manifest = json.loads(app.file(f"{backup_set}/manifest.json").content_string)
-        name = app.backend.name
-        saved = {f"{name}:{file}": digest for file, digest in app_manifest["uploads"].items()}
-        assert saved == {k: v for k, v in sums_before.items() if k.startswith(f"{name}:")}
-        assert app.file(f"{backup_set}/uploads.tar").exists
+        assert app_manifest["uploads"] == {}, app_manifest
         assert app.file(backup_set).mode == 0o700
 
     # --- after the backup: a note more, a new upload, a note with its attachment less
@@ -174,7 +197,7 @@ def test_mariadb_backup_and_restore_round_trip(lb, apps, db):
     with_file = next(row for row in rows_before["notes"] if row[3] != "NULL")
     assert via_lb(lb, "DELETE", f"/api/notes/{with_file[0]}").status == 204
     assert table_rows(db) != rows_before
-    assert uploads(apps) != sums_before
+    assert attachments(db) != sums_before
 
     # --- restore, with a client writing through the load balancer all along
     prefix = f"restore-writer-{uuid.uuid4().hex[:8]}"
@@ -246,8 +269,9 @@ def test_mariadb_backup_and_restore_round_trip(lb, apps, db):
         row[2] for row in table_rows(db, "noticeboard_prerestore")["notes"]
     }
 
-    # The files of the backup are back, exactly, on each app host.
-    assert uploads(apps) == sums_before
+    # The attachments of the backup are back, exactly, and every app host serves them.
+    assert attachments(db) == sums_before
+    assert served(apps, rows_after["notes"]) == {app.backend.name: expected for app in apps}
 
     # Ready through the load balancer, and the note deleted after the backup is back.
     ready = via_lb(lb, "GET", "/readyz")
