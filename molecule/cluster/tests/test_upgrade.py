@@ -1,0 +1,271 @@
+"""upgrade.yml under load, then rollback.yml, on the cluster.
+
+While a load generator (loadgen.py, a process of its own on the lb host, bounded in time
+and in requests) reads, writes, uploads and holds 50 event streams through the load
+balancer, upgrade.yml moves both app hosts from v1 to upgrade-v2 (v1 plus an expand-only
+migration), one at a time. Not one request may fail, every acknowledged write must be in
+the database afterwards, every stream must receive the event of every write (resuming
+with Last-Event-ID when its server was drained), and every upload must download through
+the load balancer byte for byte as it was sent. rollback.yml then brings v1 back with the
+backup taken before the migration, which leaves the cluster as the drills expect it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import (
+    APP_DIR,
+    INVENTORY,
+    LB_NAME,
+    RUNNER,
+    SCENARIO,
+    group,
+    lb_servers,
+    sql,
+    via_lb,
+)
+
+ROOT = SCENARIO.parents[1]
+LOADGEN = Path(__file__).with_name("loadgen.py")
+IMAGE = RUNNER.get_variables(group("app")[0])["noticeboard_image"]
+STREAMS = 50
+
+# Runs inside the lb host: posts COUNT notes with random attachments through the load
+# balancer; prints {note id: sha256 of what was sent}.
+UPLOAD = """
+import hashlib, json, os, ssl, sys, urllib.request, uuid
+url, host, prefix, count = sys.argv[1:5]
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+sums = {}
+for i in range(int(count)):
+    data = os.urandom(4096 + 977 * i)
+    boundary = uuid.uuid4().hex
+    head = f'--{boundary}\\r\\nContent-Disposition: form-data; name="'
+    body = b"".join([
+        f'{head}body"\\r\\n\\r\\n{prefix}-{i}\\r\\n'.encode(),
+        f'{head}attachment"; filename="{prefix}-{i}.bin"\\r\\n'.encode(),
+        b"Content-Type: application/octet-stream\\r\\n\\r\\n" + data + b"\\r\\n",
+        f"--{boundary}--\\r\\n".encode(),
+    ])
+    req = urllib.request.Request(url + "/api/notes", data=body, headers={
+        "Host": host, "X-Requested-With": "molecule",
+        "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with urllib.request.urlopen(req, timeout=30, context=ctx) as r:
+        assert r.status == 201, r.status
+        sums[json.load(r)["id"]] = hashlib.sha256(data).hexdigest()
+print(json.dumps(sums))
+"""
+
+# Runs inside the lb host: downloads each note's attachment TIMES times through the load
+# balancer (its servers take turns); prints {note id: ["<status> <sha256>", ...]}.
+DOWNLOAD = """
+import hashlib, json, ssl, sys, urllib.error, urllib.request
+url, host, times, ids = sys.argv[1:5]
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+seen = {}
+for note in ids.split(","):
+    for _ in range(int(times)):
+        req = urllib.request.Request(f"{url}/api/notes/{note}/attachment", headers={"Host": host})
+        try:
+            with urllib.request.urlopen(req, timeout=30, context=ctx) as r:
+                digest = hashlib.sha256(r.read()).hexdigest()
+            seen.setdefault(note, []).append(f"{r.status} {digest}")
+        except urllib.error.HTTPError as e:
+            seen.setdefault(note, []).append(f"{e.code} -")
+print(json.dumps(seen))
+"""
+
+
+def run_playbook(name: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    cmd = ["ansible-playbook", "-i", INVENTORY, str(ROOT / "playbooks" / f"{name}.yml"), *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, check=False)
+
+
+def running_image(app) -> str:
+    return app.check_output("docker inspect -f '{{.Config.Image}}' noticeboard-app-1")
+
+
+def revision(db) -> str:
+    return sql(db, "SELECT version_num FROM alembic_version")[0][0]
+
+
+def note_columns(db) -> set[str]:
+    rows = sql(
+        db,
+        "SELECT column_name FROM information_schema.columns"
+        " WHERE table_schema = 'noticeboard' AND table_name = 'notes'",
+    )
+    return {row[0] for row in rows}
+
+
+def upgrades_logged(apps) -> int:
+    """Migrations upgrade.yml recorded in the app hosts' migrations.log."""
+    logs = [app.file(f"{APP_DIR}/migrations.log") for app in apps]
+    return sum(log.content_string.count("(upgrade.yml)") for log in logs if log.exists)
+
+
+def upload(lb, prefix: str, count: int) -> dict[str, str]:
+    out = lb.check_output(
+        "python3 -c %s https://127.0.0.1 %s %s %s", UPLOAD, LB_NAME, prefix, str(count)
+    )
+    return json.loads(out)
+
+
+def wrong_downloads(lb, sums: dict[str, str], times: int = 2) -> dict[str, list[str]]:
+    """Downloads through the load balancer that did not give back the bytes uploaded."""
+    out = lb.check_output(
+        "python3 -c %s https://127.0.0.1 %s %s %s", DOWNLOAD, LB_NAME, str(times), ",".join(sums)
+    )
+    seen = json.loads(out)
+    return {note: got for note, got in seen.items() if got != [f"200 {sums[note]}"] * times} | {
+        note: ["never asked"] for note in sums if note not in seen
+    }
+
+
+def both_servers_up(lb, timeout: float = 120) -> dict[str, str]:
+    """Wait until HAProxy reports every app server UP; its view at the end."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = {name: row["status"] for name, row in lb_servers(lb).items() if name != "BACKEND"}
+        if set(states.values()) == {"UP"} or time.monotonic() > deadline:
+            return states
+        time.sleep(1)
+
+
+class Load:
+    """loadgen.py running on the lb host for the duration of a `with` block."""
+
+    def __init__(self, lb, since: int, tag: str) -> None:
+        self.lb, self.tag = lb, tag
+        self.stop_file = f"/tmp/{tag}.stop"  # noqa: S108 - inside the lb host
+        self.script = f"/tmp/{tag}.py"  # noqa: S108 - inside the lb host
+        subprocess.run(
+            ["docker", "cp", str(LOADGEN), f"{lb.backend.name}:{self.script}"], check=True
+        )
+        self.args = [
+            *("--host", LB_NAME, "--since", str(since), "--streams", str(STREAMS)),
+            *("--writers", "2", "--readers", "2", "--pause", "0.5", "--upload-every", "10"),
+            # Bounds: well above an upgrade on a busy machine, far below the hang guard.
+            *("--max-seconds", "900", "--max-requests", "30000", "--settle", "60"),
+            *("--stop-file", self.stop_file, "--tag", tag),
+        ]
+        self.process: subprocess.Popen[str] | None = None
+        self.result: dict = {}
+
+    def __enter__(self) -> Load:
+        self.process = subprocess.Popen(
+            ["docker", "exec", self.lb.backend.name, "python3", self.script, *self.args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        first = json.loads(self.process.stdout.readline() or "{}")
+        if first.get("phase") != "running":
+            self.__exit__(None, None, None)
+            raise AssertionError(f"the load did not start: {first} {self.result}")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.lb.run("touch %s", self.stop_file)
+        out, err = self.process.communicate(timeout=300)
+        lines = out.strip().splitlines()
+        assert lines, f"loadgen printed nothing; stderr: {err[-3000:]}"
+        self.result = json.loads(lines[-1])
+        self.lb.run("rm -f %s %s", self.stop_file, self.script)
+
+
+# Two playbook runs under load: minutes on a busy machine.
+@pytest.mark.timeout(1800)
+def test_a_rolling_upgrade_under_load_fails_no_request_and_loses_nothing(lb, apps, db):
+    assert {running_image(app) for app in apps} == {f"{IMAGE}:v1"}
+    revision_before, columns_before = revision(db), note_columns(db)
+    upgrades_before = upgrades_logged(apps)
+    tag = f"upgrade-load-{uuid.uuid4().hex[:8]}"
+    uploaded = upload(lb, f"{tag}-before", 3)
+    # The check below can see a wrong byte, and sees none before the upgrade.
+    assert wrong_downloads(lb, uploaded) == {}
+    since = int(sql(db, "SELECT COALESCE(MAX(id), 0) FROM events")[0][0])
+
+    with Load(lb, since, tag) as load:
+        started = time.monotonic()
+        done = run_playbook("upgrade", "-e", "noticeboard_image_tag=upgrade-v2")
+        upgrade_seconds = time.monotonic() - started
+    result, streams = load.result, load.result["streams"]
+    writes = {note_id: title for note_id, title in result["writes"]}
+    print(
+        "load:",
+        json.dumps(
+            {
+                "upgrade_seconds": round(upgrade_seconds, 1),
+                **{k: v for k, v in result.items() if k not in ("writes", "uploads")},
+                "writes": len(writes),
+                "uploads": len(result["uploads"]),
+            }
+        ),
+    )
+
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    # One host at a time: a play batch per app host.
+    batches = [line for line in done.stdout.splitlines() if line.startswith("PLAY [Switch the")]
+    assert len(batches) == len(apps), batches
+
+    # The load did its work, through the whole upgrade, and not one request failed.
+    assert result["failed"] == 0, result["failures"]
+    assert len(writes) > 0 and result["reads"] > 0 and result["uploads"], result["requests"]
+    assert streams["opened"] == streams["clients"] == STREAMS, streams
+
+    # Every acknowledged write is stored, and nothing else was written under its tag.
+    rows = sql(db, f"SELECT id, title FROM notes WHERE title LIKE '{tag}-w%'")  # noqa: S608
+    assert {int(note_id): title for note_id, title in rows} == writes
+
+    # Every stream received the event of every write, in order and once; each was cut by a
+    # drain at least once (both servers were drained in turn) and resumed from its last id.
+    assert streams["missed"] == 0, streams["missed_sample"]
+    assert streams["delivered"] == len(writes) * STREAMS, streams
+    assert streams["not_increasing"] == 0, streams
+    assert streams["resumed"] == STREAMS, streams
+
+    # Uploads from before and during the upgrade download byte for byte as sent.
+    assert wrong_downloads(lb, uploaded | result["uploads"]) == {}
+
+    # Both hosts run the new release, the schema moved once and only expanded, and the
+    # load balancer sends to both again.
+    assert {running_image(app) for app in apps} == {f"{IMAGE}:upgrade-v2"}
+    assert revision(db) != revision_before
+    assert note_columns(db) == columns_before | {"edited_at"}
+    # Migrated once: one more line in the log of the host that ran the migration.
+    assert upgrades_logged(apps) == upgrades_before + 1
+    assert both_servers_up(lb) == dict.fromkeys(group("app"), "UP")
+    for app in apps:
+        record = json.loads(app.file(f"{APP_DIR}/release-previous.json").content_string)
+        assert record["image"] == f"{IMAGE}:v1", record
+        assert (record["revision_before"], record["revision_after"]) == (
+            revision_before,
+            revision(db),
+        )
+
+
+@pytest.mark.timeout(1800)
+def test_rollback_brings_back_v1_and_the_schema_before_the_upgrade(lb, apps, db):
+    record = json.loads(apps[0].file(f"{APP_DIR}/release-previous.json").content_string)
+    assert record["image"] == f"{IMAGE}:v1"
+    done = run_playbook("rollback")
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    assert {running_image(app) for app in apps} == {f"{IMAGE}:v1"}
+    assert revision(db) == record["revision_before"]
+    assert "edited_at" not in note_columns(db)
+    assert both_servers_up(lb) == dict.fromkeys(group("app"), "UP")
+    assert via_lb(lb, "GET", "/readyz").status == 200
+    for app in apps:
+        assert not app.file(f"{APP_DIR}/release-previous.json").exists
+        assert app.file(f"{APP_DIR}/release-rolled-back.json").exists
