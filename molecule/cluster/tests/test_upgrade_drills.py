@@ -1,0 +1,79 @@
+"""Fault drills on the cluster, after test_upgrade.py has brought v1 back. Each ends with
+v1 serving on both app hosts through the load balancer, every note still there, and a
+message from upgrade.yml that says what happened and what to do.
+
+  e) the db host unreachable when upgrade.yml starts -> it stops before touching any host
+  a) a migration that fails half-way                -> it stops before switching any host
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from conftest import APP_DIR, lb_servers, sql, via_lb
+from test_upgrade import IMAGE, both_servers_up, revision, run_playbook, running_image
+
+APP_CONTAINER = "noticeboard-app-1"
+
+
+def flat(text: str) -> str:
+    """Playbook output with its line wrapping undone, for matching messages."""
+    return " ".join(text.split())
+
+
+def started_at(app) -> str:
+    return app.check_output("docker inspect -f '{{.State.StartedAt}}' %s", APP_CONTAINER)
+
+
+def notes(db) -> set[tuple[str, str]]:
+    return {(row[0], row[1]) for row in sql(db, "SELECT id, title FROM notes")}
+
+
+def serving_v1(lb, apps) -> None:
+    assert {running_image(app) for app in apps} == {f"{IMAGE}:v1"}
+    assert set(both_servers_up(lb).values()) == {"UP"}, lb_servers(lb)
+    assert via_lb(lb, "GET", "/readyz").status == 200
+
+
+@pytest.fixture
+def before(lb, apps, db):
+    serving_v1(lb, apps)
+    assert via_lb(lb, "POST", "/api/notes", {"body": "written before the drill"}).status == 201
+    return {"notes": notes(db), "started": [started_at(app) for app in apps]}
+
+
+@pytest.mark.timeout(900)
+def test_e_an_unreachable_db_host_stops_the_upgrade_before_any_app_host(lb, apps, db, before):
+    db_container = db.backend.name
+    subprocess.run(["docker", "pause", db_container], check=True)
+    try:
+        done = run_playbook("upgrade", "-e", "noticeboard_image_tag=upgrade-v2")
+    finally:
+        subprocess.run(["docker", "unpause", db_container], check=True)
+    said = flat(done.stdout + done.stderr)
+    assert done.returncode != 0, said[-3000:]
+    assert f"Ansible cannot reach the db host {db_container}" in said, said[-3000:]
+    assert "No app host was changed" in said
+    assert "PLAY [Back up before the upgrade]" not in done.stdout
+    assert [started_at(app) for app in apps] == before["started"]
+    for app in apps:
+        assert not app.file(f"{APP_DIR}/release-previous.json").exists
+    serving_v1(lb, apps)
+    assert notes(db) >= before["notes"]
+
+
+@pytest.mark.timeout(900)
+def test_a_a_migration_failing_half_way_stops_before_any_host_switches(lb, apps, db, before):
+    revision_before = revision(db)
+    done = run_playbook("upgrade", "-e", "noticeboard_image_tag=upgrade-failing-migration")
+    said = flat(done.stdout + done.stderr)
+    assert done.returncode != 0, said[-3000:]
+    assert f"with {IMAGE}:upgrade-failing-migration failed" in said, said[-3000:]
+    assert "No app host was switched; the previous release still serves" in said
+    assert "playbooks/restore.yml -e noticeboard_restore_backup=" in said
+    assert "PLAY [Switch the app hosts one at a time]" not in done.stdout
+    assert [started_at(app) for app in apps] == before["started"]
+    assert revision(db) == revision_before
+    serving_v1(lb, apps)
+    assert notes(db) >= before["notes"]
