@@ -1,14 +1,18 @@
 """Fault drills on the cluster, after test_upgrade.py has brought v1 back. Each ends with
-v1 serving on both app hosts through the load balancer, every note still there, and a
-message from upgrade.yml that says what happened and what to do.
+v1 serving on both app hosts through the load balancer, every note still there, and, where
+upgrade.yml stopped, a message that says what happened and what to do.
 
   e) the db host unreachable when upgrade.yml starts -> it stops before touching any host
   a) a migration that fails half-way                -> it stops before switching any host
+  c) an app container killed                        -> restarted by its policy; the load
+                                                       balancer routes around it meanwhile
+  d) dockerd restarted on an app host               -> the stack comes back
 """
 
 from __future__ import annotations
 
 import subprocess
+import time
 
 import pytest
 from conftest import APP_DIR, lb_servers, sql, via_lb
@@ -75,5 +79,58 @@ def test_a_a_migration_failing_half_way_stops_before_any_host_switches(lb, apps,
     assert "PLAY [Switch the app hosts one at a time]" not in done.stdout
     assert [started_at(app) for app in apps] == before["started"]
     assert revision(db) == revision_before
+    serving_v1(lb, apps)
+    assert notes(db) >= before["notes"]
+
+
+def wait_until(check, what: str, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(1)
+
+
+@pytest.mark.timeout(900)
+def test_c_a_killed_app_container_restarts_and_the_lb_routes_around_it(lb, apps, db, before):
+    victim = apps[0]
+    restarts = int(victim.check_output("docker inspect -f '{{.RestartCount}}' %s", APP_CONTAINER))
+    pid = victim.check_output("docker inspect -f '{{.State.Pid}}' %s", APP_CONTAINER)
+    # A crash, not `docker kill`: the daemon counts a kill as a manual stop and would not
+    # restart the container.
+    victim.check_output("kill -KILL %s", pid)
+    wait_until(
+        lambda: victim.check_output("docker inspect -f '{{.State.Pid}}' %s", APP_CONTAINER) != pid,
+        "the killed process gone",
+    )
+    answers = [via_lb(lb, "GET", "/api/notes?limit=1").status for _ in range(10)]
+    answers += [
+        via_lb(lb, "POST", "/api/notes", {"body": f"after the kill {i}"}).status for i in range(5)
+    ]
+    assert answers == [200] * 10 + [201] * 5
+    wait_until(
+        lambda: (
+            int(victim.check_output("docker inspect -f '{{.RestartCount}}' %s", APP_CONTAINER))
+            > restarts
+        ),
+        "the container restarted by its policy",
+    )
+    serving_v1(lb, apps)
+    assert notes(db) >= before["notes"]
+
+
+@pytest.mark.timeout(900)
+def test_d_the_stack_comes_back_after_dockerd_restarts(lb, apps, db, before):
+    host = apps[1]
+    host.check_output("service docker restart")
+    wait_until(
+        lambda: (
+            host.run(
+                "docker inspect -f '{{.State.Health.Status}}' %s", APP_CONTAINER
+            ).stdout.strip()
+            == "healthy"
+        ),
+        "the app container healthy again",
+    )
+    assert started_at(host) != before["started"][1]
     serving_v1(lb, apps)
     assert notes(db) >= before["notes"]
