@@ -1,9 +1,11 @@
 """Fault drills on the cluster, after test_upgrade.py has brought v1 back. Each ends with
-v1 serving on both app hosts through the load balancer, every note still there, and, where
-upgrade.yml stopped, a message that says what happened and what to do.
+v1 serving on both app hosts through the load balancer, every note still there, and,
+where a playbook stopped, a message that says what happened and what to do.
 
   e) the db host unreachable when upgrade.yml starts -> it stops before touching any host
   a) a migration that fails half-way                -> it stops before switching any host
+  b) a new image that never becomes ready           -> that host goes back to v1, the run
+                                                       stops with the other host serving
   c) an app container killed                        -> restarted by its policy; the load
                                                        balancer routes around it meanwhile
   d) dockerd restarted on an app host               -> the stack comes back
@@ -79,6 +81,28 @@ def test_a_a_migration_failing_half_way_stops_before_any_host_switches(lb, apps,
     assert "PLAY [Switch the app hosts one at a time]" not in done.stdout
     assert [started_at(app) for app in apps] == before["started"]
     assert revision(db) == revision_before
+    serving_v1(lb, apps)
+    assert notes(db) >= before["notes"]
+
+
+@pytest.mark.timeout(900)
+def test_b_a_release_that_never_gets_ready_is_rolled_back_on_its_host(lb, apps, db, before):
+    first, second = apps
+    done = run_playbook(
+        "upgrade",
+        "-e",
+        "noticeboard_image_tag=upgrade-never-ready",
+        "-e",
+        "noticeboard_wait_timeout=30",
+    )
+    said = flat(done.stdout + done.stderr)
+    name = first.backend.name
+    assert done.returncode != 0, said[-3000:]
+    assert f"Upgrading {name} to {IMAGE}:upgrade-never-ready failed" in said, said[-3000:]
+    assert f"{name} was rolled back to {IMAGE}:v1 and serves again" in said
+    assert "the hosts after it were not touched" in said
+    assert started_at(first) != before["started"][0]
+    assert started_at(second) == before["started"][1]
     serving_v1(lb, apps)
     assert notes(db) >= before["notes"]
 
