@@ -76,7 +76,8 @@ def create_app(config: settings.Settings | None = None) -> Flask:
     app.extensions["noticeboard.maintenance"] = maintenance
     app.extensions["noticeboard.storage"] = storage
     app.extensions["noticeboard.db"] = database
-    app.extensions["noticeboard.broker"] = Broker(database, config.sse_poll_seconds)
+    app.extensions["noticeboard.broker"] = broker = Broker(database, config.sse_poll_seconds)
+    database.after_write = broker.nudge
 
     if config.trusted_proxy_count:
         n = config.trusted_proxy_count

@@ -23,7 +23,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, func, select
@@ -103,6 +103,8 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         # Created here, inside the worker after monkey-patching, so it is a green lock.
         self._sqlite_write_lock = threading.Lock() if url.startswith("sqlite") else None
+        #: Called after each committed write (the app wakes its event poller with it).
+        self.after_write: Callable[[], None] | None = None
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Session]:
@@ -133,6 +135,8 @@ class Database:
             if self.maintenance:
                 session.flush()
                 self.maintenance.refuse_writes()
+        if self.after_write is not None:
+            self.after_write()
 
     def max_event_id(self) -> int:
         with self.reading() as session:

@@ -10,7 +10,9 @@ reader that has seen id N will never later find a smaller one.
 Each worker process runs one poller, a green thread started with the first
 subscriber and ended when the last one leaves. Every ``SSE_POLL_SECONDS`` it reads
 the rows after the last id it saw and puts them on the queue of each of that
-worker's subscribers. So every worker of every node sees every event through the
+worker's subscribers. A write committed by the same worker wakes its poller at once,
+so a change reaches that worker's pages without waiting for the next poll; other
+workers and nodes see it at theirs. So every worker of every node sees every event through the
 shared database alone, with no broker to run, and the database serves one small
 indexed query per worker per poll instead of one per client.
 
@@ -34,7 +36,6 @@ import json
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -94,6 +95,7 @@ class Broker:
         self._subscribers: set[Subscriber] = set()
         self._lock = threading.Lock()
         self._poller: threading.Thread | None = None
+        self._wake = threading.Event()
         self.stopping = False
 
     @property
@@ -113,6 +115,10 @@ class Broker:
                 )
                 self._poller.start()
         return sub
+
+    def nudge(self) -> None:
+        """A write was committed here: poll now rather than at the end of the wait."""
+        self._wake.set()
 
     def unsubscribe(self, sub: Subscriber) -> None:
         with self._lock:
@@ -138,6 +144,9 @@ class Broker:
                     self._poller = None
                     return
             rows = []
+            # Cleared before reading: a write committed after this point sets it again,
+            # and the next wait returns at once.
+            self._wake.clear()
             try:
                 if last_id is None:
                     last_id = self.db.max_event_id()
@@ -153,7 +162,7 @@ class Broker:
                 self._fan_out(Message(row.id, row.kind, row.payload))
                 last_id = row.id
             if len(rows) < BATCH:
-                time.sleep(self.poll_seconds)
+                self._wake.wait(self.poll_seconds)
         with self._lock:
             self._poller = None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import queue
 import threading
 import time
 
@@ -123,3 +125,32 @@ def test_an_event_reaches_clients_of_another_instance(server):
     for client in (here, there):
         (event,) = client.take(1)
         assert f'"id":{note["id"]}' in event.data
+
+
+def _next_message(sub, client, body: str, wait: float = WAIT):
+    """Post a note through the app and take the next event its subscriber is given."""
+    response = client.post("/api/notes", json={"body": body}, headers=CSRF)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    try:
+        return response.get_json()["id"], sub.queue.get(timeout=wait)
+    except queue.Empty:
+        return response.get_json()["id"], None
+
+
+def test_a_write_wakes_the_poller_of_its_own_worker(app, client):
+    """With a poll interval far beyond the test's patience, only the wake-up that a
+    committed write gives its own worker's poller can bring the event to a subscriber."""
+    broker = app.extensions["noticeboard.broker"]
+    broker.poll_seconds = 3600
+    sub = broker.subscribe()
+    try:
+        # The poller reads the newest id when it starts; a note written before that read
+        # is not news to it. The second note is written while the poller surely waits.
+        first_id, first = _next_message(sub, client, "first", wait=5)
+        second_id, second = _next_message(sub, client, "second")
+        delivered = [json.loads(m.data)["id"] for m in (first, second) if m is not None]
+        assert second_id in delivered, (first_id, second_id, delivered)
+        assert second.kind == "note-created"
+    finally:
+        broker.unsubscribe(sub)
+        broker.nudge()  # the poller finds no subscriber and ends
