@@ -28,19 +28,27 @@ DB_DIR = "/opt/noticeboard-mariadb"
 DB_PROJECT = "noticeboard-mariadb"
 LB_ADMIN_SOCKET = "/opt/noticeboard-lb/run/admin.sock"
 LB_NAME = "lb.noticeboard.test"
+LB_URL = "https://127.0.0.1"
+
+# The start of every script below that runs inside a host and talks HTTPS to the load
+# balancer: `ctx` does not verify certificates (the load balancer's is self-signed).
+IN_HOST_TLS = """
+import ssl
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+"""
 
 # Runs inside a host: method, URL, optional JSON body; prints the status, then the body.
-# Certificates are not verified: the load balancer's is self-signed.
-CLIENT = """
-import ssl, sys, urllib.error, urllib.request
+CLIENT = (
+    IN_HOST_TLS
+    + """
+import sys, urllib.error, urllib.request
 method, url, host, body = sys.argv[1:5]
 headers = {"Content-Type": "application/json", "X-Requested-With": "molecule"}
 if host:
     headers["Host"] = host
 req = urllib.request.Request(url, data=body.encode() or None, method=method, headers=headers)
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
 try:
     r = urllib.request.urlopen(req, timeout=15, context=ctx)
 except urllib.error.HTTPError as e:
@@ -48,6 +56,40 @@ except urllib.error.HTTPError as e:
 print(r.status)
 print(r.read().decode())
 """
+)
+
+# Runs inside the lb host: posts a note whose attachment is SIZE random bytes named NAME
+# through the load balancer (multipart/form-data); prints {"status", "sha256", "note"}.
+UPLOAD = (
+    IN_HOST_TLS
+    + """
+import hashlib, json, os, sys, urllib.error, urllib.request, uuid
+url, host, name, size = sys.argv[1:5]
+data = os.urandom(int(size))
+boundary = uuid.uuid4().hex
+crlf = "\\r\\n"
+field = f"--{boundary}{crlf}Content-Disposition: form-data; name="
+parts = [
+    f'{field}"body"{crlf}{crlf}upload {name}{crlf}'.encode(),
+    f'{field}"attachment"; filename="{name}"{crlf}'.encode(),
+    f"Content-Type: application/octet-stream{crlf}{crlf}".encode() + data + crlf.encode(),
+    f"--{boundary}--{crlf}".encode(),
+]
+headers = {"Host": host, "X-Requested-With": "molecule",
+           "Content-Type": f"multipart/form-data; boundary={boundary}"}
+req = urllib.request.Request(url + "/api/notes", data=b"".join(parts), headers=headers)
+try:
+    r = urllib.request.urlopen(req, timeout=30, context=ctx)
+except urllib.error.HTTPError as e:
+    r = e
+text = r.read().decode()
+try:
+    note = json.loads(text)
+except ValueError:
+    note = text
+print(json.dumps({"status": r.status, "sha256": hashlib.sha256(data).hexdigest(), "note": note}))
+"""
+)
 
 # Opens a TCP connection and prints what the server says first (MariaDB greets), or
 # the error: "ok <greeting>" / "error <exception>". A server that says nothing first
@@ -122,7 +164,16 @@ def http(host, method: str, url: str, body: dict | None = None, host_header: str
 
 def via_lb(lb, method: str, path: str, body: dict | None = None) -> Response:
     """A request to the load balancer's HTTPS port, from the lb host itself."""
-    return http(lb, method, f"https://127.0.0.1{path}", body, LB_NAME)
+    return http(lb, method, f"{LB_URL}{path}", body, LB_NAME)
+
+
+def upload(lb, name: str, size: int) -> tuple[dict, str]:
+    """Post a note with SIZE random bytes attached through the load balancer; the note as
+    the app answered and the sha256 of what was sent."""
+    out = lb.check_output("python3 -c %s %s %s %s %s", UPLOAD, LB_URL, LB_NAME, name, str(size))
+    sent = json.loads(out)
+    assert sent["status"] == 201, sent
+    return sent["note"], sent["sha256"]
 
 
 def probe(host, target: str, port: int, timeout: float = 5.0) -> str:
@@ -153,6 +204,18 @@ def lb_servers(lb) -> dict[str, dict[str, str]]:
 def playbook(*extra: str) -> subprocess.CompletedProcess[str]:
     """Run the scenario's converge playbook (site.yml) again, as a user would."""
     cmd = ["ansible-playbook", "-i", INVENTORY, str(SCENARIO / "converge.yml"), *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, check=False)
+
+
+def run_playbook(name: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    """Run one of the collection's playbooks against the scenario's inventory."""
+    cmd = [
+        "ansible-playbook",
+        "-i",
+        INVENTORY,
+        str(SCENARIO.parents[1] / "playbooks" / f"{name}.yml"),
+        *extra,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, check=False)
 
 

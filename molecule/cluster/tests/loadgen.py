@@ -209,6 +209,24 @@ class Stream(threading.Thread):
                 self.created.add(json.loads(data)["id"])
 
 
+def call(
+    target: Target, shared: Shared, method: str, path: str, body, headers: dict, expect: int
+) -> bytes | None:
+    """One timed request; its body, or None after counting it as failed (with why)."""
+    started = time.monotonic()
+    try:
+        status, answer = target.request(method, path, body, headers)
+    except (OSError, http.client.HTTPException) as exc:
+        shared.fail(f"{method} {path}: {type(exc).__name__}: {exc}")
+        return None
+    finally:
+        shared.timed(time.monotonic() - started)
+    if status != expect:
+        shared.fail(f"{method} {path}: {status} {answer[:200]!r}")
+        return None
+    return answer
+
+
 def writer(target: Target, shared: Shared, stop: threading.Event, tag: str, every: int) -> None:
     n = 0
     while not stop.wait(shared.pause) and shared.take():
@@ -233,16 +251,8 @@ def writer(target: Target, shared: Shared, stop: threading.Event, tag: str, ever
         else:
             body = json.dumps({"title": title, "body": "written during the load"}).encode()
             kind = "application/json"
-        started = time.monotonic()
-        try:
-            status, answer = target.request("POST", "/api/notes", body, {"Content-Type": kind})
-        except (OSError, http.client.HTTPException) as exc:
-            shared.fail(f"POST {title}: {type(exc).__name__}: {exc}")
-            continue
-        finally:
-            shared.timed(time.monotonic() - started)
-        if status != 201:
-            shared.fail(f"POST {title}: {status} {answer[:200]!r}")
+        answer = call(target, shared, "POST", "/api/notes", body, {"Content-Type": kind}, 201)
+        if answer is None:
             continue
         note_id = json.loads(answer)["id"]
         with shared.lock:
@@ -260,16 +270,8 @@ def reader(target: Target, shared: Shared, stop: threading.Event) -> None:
         path = "/api/notes?limit=5"
         if n % 2 and written:
             path = f"/api/notes/{random.choice(written)[0]}"  # noqa: S311 - which note to read
-        started = time.monotonic()
-        try:
-            status, answer = target.request("GET", path, None, {})
-        except (OSError, http.client.HTTPException) as exc:
-            shared.fail(f"GET {path}: {type(exc).__name__}: {exc}")
-            continue
-        finally:
-            shared.timed(time.monotonic() - started)
-        if status != 200:
-            shared.fail(f"GET {path}: {status} {answer[:200]!r}")
+        answer = call(target, shared, "GET", path, None, {}, 200)
+        if answer is None:
             continue
         json.loads(answer)
         with shared.lock:

@@ -8,51 +8,28 @@ byte, by every app host, whichever one received the upload."""
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import uuid
 
 import pytest
-from conftest import INVENTORY, RUNNER, SCENARIO, group, sql, via_lb
+from conftest import (
+    IN_HOST_TLS,
+    LB_NAME,
+    LB_URL,
+    RUNNER,
+    group,
+    run_playbook,
+    sql,
+    upload,
+    via_lb,
+)
 
-ROOT = SCENARIO.parents[1]
 BACKUP_DIR = "/var/backups/noticeboard"
-LB_URL = "https://127.0.0.1"
-LB_NAME = "lb.noticeboard.test"
 SECRET_NAMES = (
     "noticeboard_secret_key",
     "noticeboard_mariadb_password",
     "noticeboard_mariadb_root_password",
 )
-
-# Runs inside the lb host: posts a note with a random attachment of SIZE bytes through the
-# load balancer as multipart/form-data; prints the status, then the body.
-UPLOAD = """
-import os, ssl, sys, urllib.error, urllib.request, uuid
-url, host, name, size = sys.argv[1:5]
-boundary = uuid.uuid4().hex
-data = os.urandom(int(size))
-crlf = "\\r\\n"
-field = f"--{boundary}{crlf}Content-Disposition: form-data; name="
-parts = [
-    f'{field}"body"{crlf}{crlf}upload {name}{crlf}'.encode(),
-    f'{field}"attachment"; filename="{name}"{crlf}'.encode(),
-    f"Content-Type: application/octet-stream{crlf}{crlf}".encode() + data + crlf.encode(),
-    f"--{boundary}--{crlf}".encode(),
-]
-headers = {"Host": host, "X-Requested-With": "molecule",
-           "Content-Type": f"multipart/form-data; boundary={boundary}"}
-req = urllib.request.Request(url + "/api/notes", data=b"".join(parts), headers=headers)
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-try:
-    r = urllib.request.urlopen(req, timeout=30, context=ctx)
-except urllib.error.HTTPError as e:
-    r = e
-print(r.status)
-print(r.read().decode())
-"""
 
 # Runs inside an app host: downloads the attachment of each note id from the app on this
 # host (not through the load balancer), one line "<id> <sha256 or HTTP status>" each.
@@ -70,12 +47,11 @@ for note_id in sys.argv[1].split():
 # Runs inside the lb host, in the background: posts notes titled PREFIX-<n> through the
 # load balancer until the file STOP exists, one line "<n> <status>" per attempt in OUT
 # (status 0: no HTTP answer at all), and "done" when it has stopped.
-WRITER = """
-import json, os, ssl, sys, time, urllib.error, urllib.request
+WRITER = (
+    IN_HOST_TLS
+    + """
+import json, os, sys, time, urllib.error, urllib.request
 url, host, prefix, out, stop = sys.argv[1:6]
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
 n = 0
 with open(out, "a", buffering=1) as log:
     while not os.path.exists(stop):
@@ -93,18 +69,7 @@ with open(out, "a", buffering=1) as log:
         time.sleep(0.2)
     log.write("done\\n")
 """
-
-
-def run_playbook(name: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    cmd = ["ansible-playbook", "-i", INVENTORY, str(ROOT / "playbooks" / f"{name}.yml"), *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, check=False)
-
-
-def upload(lb, name: str, size: int) -> dict:
-    out = lb.check_output("python3 -c %s %s %s %s %s", UPLOAD, LB_URL, LB_NAME, name, str(size))
-    status, _, text = out.partition("\n")
-    assert status == "201", out
-    return json.loads(text)
+)
 
 
 def attachments(db) -> dict[str, str]:

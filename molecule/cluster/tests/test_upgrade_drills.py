@@ -17,8 +17,8 @@ import subprocess
 import time
 
 import pytest
-from conftest import APP_DIR, lb_servers, sql, via_lb
-from test_upgrade import IMAGE, both_servers_up, revision, run_playbook, running_image
+from conftest import APP_DIR, lb_servers, run_playbook, sql, via_lb
+from test_upgrade import IMAGE, both_servers_up, revision, running_image
 
 APP_CONTAINER = "noticeboard-app-1"
 
