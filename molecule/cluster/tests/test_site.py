@@ -77,3 +77,8 @@ def test_mariadb_keeps_its_data_on_a_named_volume(db):
     assert "volume noticeboard-mariadb_data /var/lib/mysql" in mounts.splitlines()
     health = db.check_output("docker inspect -f '{{.State.Health.Status}}' %s", DB_CONTAINER)
     assert health == "healthy"
+
+
+def test_mariadb_accepts_statements_as_large_as_the_role_sets(db):
+    # noticeboard_mariadb_max_allowed_packet (64M): attachments travel in one statement.
+    assert sql(db, "SELECT @@max_allowed_packet") == [[str(64 * 1024 * 1024)]]

@@ -83,6 +83,8 @@ def test_server_listens_where_the_drop_in_says():
     assert re.search(r"^bind-address = 0\.0\.0\.0$", config.content_string, re.M)
     assert re.search(rf"^port = {PORT}$", config.content_string, re.M)
     assert sql("SELECT @@port, @@bind_address, @@skip_name_resolve") == [[str(PORT), BIND_ALL, "1"]]
+    # noticeboard_mariadb_max_allowed_packet's default: room for attachments in the database.
+    assert sql("SELECT @@max_allowed_packet") == [[str(64 * 1024 * 1024)]]
 
 
 def test_server_is_debians_package_not_a_container():
