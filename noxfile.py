@@ -135,6 +135,9 @@ def docs(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks; results go to bench/results.json with the command that made them."""
     session.install("-r", APP_REQUIREMENTS)
+    # The rolling group runs a Molecule scenario (molecule, testinfra, ansible).
+    session.install("-r", DEV_REQUIREMENTS)
     session.install("--no-deps", "-e", ".")
-    _testbed(session, "engine")
+    # The registry and the Docker-capable host image: the rolling group's hosts.
+    _testbed(session, "up", "--images", "trixie,docker-host")
     session.run("python", str(ROOT / "bench" / "run.py"), *session.posargs)

@@ -13,6 +13,7 @@ backup taken before the migration, which leaves the cluster as the drills expect
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import uuid
@@ -21,57 +22,29 @@ from pathlib import Path
 import pytest
 from conftest import (
     APP_DIR,
-    INVENTORY,
+    IN_HOST_TLS,
     LB_NAME,
+    LB_URL,
     RUNNER,
-    SCENARIO,
     group,
     lb_servers,
+    run_playbook,
     sql,
+    upload,
     via_lb,
 )
 
-ROOT = SCENARIO.parents[1]
 LOADGEN = Path(__file__).with_name("loadgen.py")
 IMAGE = RUNNER.get_variables(group("app")[0])["noticeboard_image"]
 STREAMS = 50
 
-# Runs inside the lb host: posts COUNT notes with random attachments through the load
-# balancer; prints {note id: sha256 of what was sent}.
-UPLOAD = """
-import hashlib, json, os, ssl, sys, urllib.request, uuid
-url, host, prefix, count = sys.argv[1:5]
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-sums = {}
-for i in range(int(count)):
-    data = os.urandom(4096 + 977 * i)
-    boundary = uuid.uuid4().hex
-    head = f'--{boundary}\\r\\nContent-Disposition: form-data; name="'
-    body = b"".join([
-        f'{head}body"\\r\\n\\r\\n{prefix}-{i}\\r\\n'.encode(),
-        f'{head}attachment"; filename="{prefix}-{i}.bin"\\r\\n'.encode(),
-        b"Content-Type: application/octet-stream\\r\\n\\r\\n" + data + b"\\r\\n",
-        f"--{boundary}--\\r\\n".encode(),
-    ])
-    req = urllib.request.Request(url + "/api/notes", data=body, headers={
-        "Host": host, "X-Requested-With": "molecule",
-        "Content-Type": f"multipart/form-data; boundary={boundary}"})
-    with urllib.request.urlopen(req, timeout=30, context=ctx) as r:
-        assert r.status == 201, r.status
-        sums[json.load(r)["id"]] = hashlib.sha256(data).hexdigest()
-print(json.dumps(sums))
-"""
-
 # Runs inside the lb host: downloads each note's attachment TIMES times through the load
 # balancer (its servers take turns); prints {note id: ["<status> <sha256>", ...]}.
-DOWNLOAD = """
-import hashlib, json, ssl, sys, urllib.error, urllib.request
+DOWNLOAD = (
+    IN_HOST_TLS
+    + """
+import hashlib, json, sys, urllib.error, urllib.request
 url, host, times, ids = sys.argv[1:5]
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
 seen = {}
 for note in ids.split(","):
     for _ in range(int(times)):
@@ -84,11 +57,7 @@ for note in ids.split(","):
             seen.setdefault(note, []).append(f"{e.code} -")
 print(json.dumps(seen))
 """
-
-
-def run_playbook(name: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    cmd = ["ansible-playbook", "-i", INVENTORY, str(ROOT / "playbooks" / f"{name}.yml"), *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, check=False)
+)
 
 
 def running_image(app) -> str:
@@ -114,17 +83,19 @@ def upgrades_logged(apps) -> int:
     return sum(log.content_string.count("(upgrade.yml)") for log in logs if log.exists)
 
 
-def upload(lb, prefix: str, count: int) -> dict[str, str]:
-    out = lb.check_output(
-        "python3 -c %s https://127.0.0.1 %s %s %s", UPLOAD, LB_NAME, prefix, str(count)
-    )
-    return json.loads(out)
+def upload_several(lb, prefix: str, count: int) -> dict[str, str]:
+    """COUNT notes with attachments of different sizes; {note id: sha256 of what was sent}."""
+    sums = {}
+    for i in range(count):
+        note, digest = upload(lb, f"{prefix}-{i}.bin", 4096 + 977 * i)
+        sums[str(note["id"])] = digest
+    return sums
 
 
 def wrong_downloads(lb, sums: dict[str, str], times: int = 2) -> dict[str, list[str]]:
     """Downloads through the load balancer that did not give back the bytes uploaded."""
     out = lb.check_output(
-        "python3 -c %s https://127.0.0.1 %s %s %s", DOWNLOAD, LB_NAME, str(times), ",".join(sums)
+        "python3 -c %s %s %s %s %s", DOWNLOAD, LB_URL, LB_NAME, str(times), ",".join(sums)
     )
     seen = json.loads(out)
     return {note: got for note, got in seen.items() if got != [f"200 {sums[note]}"] * times} | {
@@ -191,7 +162,7 @@ def test_a_rolling_upgrade_under_load_fails_no_request_and_loses_nothing(lb, app
     revision_before, columns_before = revision(db), note_columns(db)
     upgrades_before = upgrades_logged(apps)
     tag = f"upgrade-load-{uuid.uuid4().hex[:8]}"
-    uploaded = upload(lb, f"{tag}-before", 3)
+    uploaded = upload_several(lb, f"{tag}-before", 3)
     # The check below can see a wrong byte, and sees none before the upgrade.
     assert wrong_downloads(lb, uploaded) == {}
     since = int(sql(db, "SELECT COALESCE(MAX(id), 0) FROM events")[0][0])
@@ -202,17 +173,17 @@ def test_a_rolling_upgrade_under_load_fails_no_request_and_loses_nothing(lb, app
         upgrade_seconds = time.monotonic() - started
     result, streams = load.result, load.result["streams"]
     writes = {note_id: title for note_id, title in result["writes"]}
-    print(
-        "load:",
-        json.dumps(
-            {
-                "upgrade_seconds": round(upgrade_seconds, 1),
-                **{k: v for k, v in result.items() if k not in ("writes", "uploads")},
-                "writes": len(writes),
-                "uploads": len(result["uploads"]),
-            }
-        ),
-    )
+    summary = {
+        "upgrade_seconds": round(upgrade_seconds, 1),
+        "upgrade_rc": done.returncode,
+        **{k: v for k, v in result.items() if k not in ("writes", "uploads")},
+        "writes": len(writes),
+        "uploads": len(result["uploads"]),
+    }
+    print("load:", json.dumps(summary))
+    # The benchmark (bench/rolling.py) reads the figures of this run, also of a failed one.
+    if os.environ.get("NB_ROLLING_REPORT"):
+        Path(os.environ["NB_ROLLING_REPORT"]).write_text(json.dumps(summary, indent=2) + "\n")
 
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     # One host at a time: a play batch per app host.
