@@ -166,7 +166,7 @@ SETTINGS: tuple[Setting, ...] = (
         "GUNICORN_WORKER_CONNECTIONS",
         "1000",
         "Most connections one worker serves at once (10 to 100000). Every open page holds "
-        "one for its event stream; raise it together with the memory limit (about 20 KB "
+        "one for its event stream; raise it together with the memory limit (about 26 KB "
         "per idle stream, see bench/README.md).",
     ),
     Setting(
