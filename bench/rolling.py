@@ -10,7 +10,8 @@ failed requests and missed events are figures here, not only assertions there.
 
 The scenario runs from a copy of the checkout in which it is called ``bench_rolling``, so
 its hosts (``nb-mol-bench_rolling-*``) never meet the test suite's ``cluster`` hosts. The
-hosts are removed before and after. Run by ``bench/run.py rolling``.
+hosts are removed after every run, and before one when a stopped run left some. Run by
+``bench/run.py rolling``.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def molecule(project: Path, step: str, env: dict[str, str], log) -> tuple[int, f
 
 
 def run_upgrade_under_load() -> dict:
-    """Create, prepare and converge the hosts, run the upgrade test; its report."""
+    """Create the hosts (create runs prepare too), converge, run the upgrade test; its report."""
     LOG.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="nb-bench-rolling-") as tmp:
         project = scenario_copy(Path(tmp) / "noticeboard")
