@@ -138,6 +138,7 @@ def bench(session: nox.Session) -> None:
     # The rolling group runs a Molecule scenario (molecule, testinfra, ansible).
     session.install("-r", DEV_REQUIREMENTS)
     session.install("--no-deps", "-e", ".")
-    # The registry and the Docker-capable host image: the rolling group's hosts.
-    _testbed(session, "up", "--images", "trixie,docker-host")
+    # The registry, the Docker-capable host image (the rolling group's hosts) and the
+    # arm64 base of the emulated build.
+    _testbed(session, "up", "--images", "trixie,trixie-arm64,docker-host")
     session.run("python", str(ROOT / "bench" / "run.py"), *session.posargs)

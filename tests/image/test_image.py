@@ -12,6 +12,7 @@ DOCKER = docker_cli()
 VENV_BIN = ROOT / ".venv" / "bin"
 SHELL_SCRIPTS = [
     ROOT / "docker" / "docker-entrypoint.sh",
+    ROOT / "docker" / "debian-python.sh",
     ROOT / "docker" / "standins" / "mariadb" / "docker-entrypoint.sh",
     ROOT / "docker" / "standins" / "mariadb" / "healthcheck.sh",
 ]

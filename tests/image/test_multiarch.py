@@ -21,6 +21,40 @@ from imagetools import (
 
 PLATFORMS = ["linux/amd64", "linux/arm64"]
 
+# Run inside each image as root: Debian's python3 as apt would have left it, although its
+# packages were configured without their byte-compilation (docker/debian-python.sh made
+# the .pyc files on the build machine). Prints one JSON object.
+INTERPRETER_STATE = r"""
+import importlib.util, json, os, pathlib, struct, subprocess, sys
+roots = [pathlib.Path(os.__file__).parent, pathlib.Path("/usr/share/python3")]
+checked, bad = 0, []
+for root in roots:
+    for src in root.rglob("*.py"):
+        if {"site-packages", "dist-packages", "__pycache__"} & set(src.parts):
+            continue
+        pyc = pathlib.Path(importlib.util.cache_from_source(str(src)))
+        try:
+            head = pyc.read_bytes()[:16]
+        except FileNotFoundError:
+            bad.append(f"no .pyc for {src}")
+            continue
+        st = src.stat()
+        want = importlib.util.MAGIC_NUMBER + struct.pack(
+            "<3I", 0, int(st.st_mtime) & 0xFFFFFFFF, st.st_size & 0xFFFFFFFF)
+        if head != want:
+            bad.append(f"stale .pyc for {src}")
+        checked += 1
+run = lambda *cmd: subprocess.run(cmd, capture_output=True, text=True).stdout
+print(json.dumps({
+    "checked": checked,
+    "bad": bad[:20],
+    "interpreter_is_elf": open(os.path.realpath(sys.executable), "rb").read(4) == b"\x7fELF",
+    "diversions": [l for l in run("dpkg-divert", "--list").splitlines() if "python" in l],
+    "audit": run("dpkg", "--audit"),
+    "manual": sorted(p for p in run("apt-mark", "showmanual").split() if "python" in p),
+}))
+"""
+
 
 @pytest.fixture(scope="module")
 def pushed() -> str:
@@ -64,3 +98,28 @@ def test_the_arm64_image_answers_healthz_under_emulation(containers, pushed: str
     response = wait_http(f"http://127.0.0.1:{host_port(container)}/healthz", timeout=600)
     assert response.json() == {"status": "alive"}
     assert machine.output.decode().strip() == "aarch64"
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_the_interpreter_is_installed_as_apt_would_leave_it(pushed: str, platform: str) -> None:
+    out = sh(
+        docker_cli(),
+        "run",
+        "--rm",
+        "--platform",
+        platform,
+        "--user",
+        "0",
+        "--entrypoint",
+        "python3",
+        pushed,
+        "-c",
+        INTERPRETER_STATE,
+    ).stdout
+    state = json.loads(out)
+    assert state["bad"] == []
+    assert state["checked"] > 500  # the standard library, not an empty directory
+    assert state["interpreter_is_elf"], "the byte-compilation shim was left in place"
+    assert state["diversions"] == []
+    assert state["audit"] == ""
+    assert state["manual"] == ["python3"]
