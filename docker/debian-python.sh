@@ -1,5 +1,5 @@
 #!/bin/sh
-# debian-python fetch ARCH TARGET_DPKG_STATUS OUT
+# debian-python fetch ARCH TARGET_ROOT OUT
 # debian-python install OUT
 #
 # Debian's python3 for the image, with everything slow done on the build machine.
@@ -10,28 +10,31 @@
 # interpreter. A .pyc file does not depend on the architecture, only on the Python
 # version and on the source file's mtime and size, so both can happen natively:
 #
-#   fetch    (build machine) resolves python3 against the target image's dpkg status
-#            for ARCH, downloads exactly those .deb files into OUT/debs, unpacks them to
+#   fetch    (build machine) resolves python3 for ARCH with the apt sources and the
+#            dpkg status of the target's base image (mounted at TARGET_ROOT), downloads
+#            exactly the .deb files apt would install there into OUT/debs, unpacks them to
 #            a scratch tree and byte-compiles the same files the postinst would, into
 #            OUT/pyc. The build machine must run the same Debian release as the target:
 #            its python3 writes the .pyc files.
 #   install  (target) installs OUT/debs with apt, so the package database is the same
-#            as after `apt-get install python3`, except that a temporary dpkg diversion of the interpreter
-#            skips the postinst's own byte-compilation; OUT/pyc is copied in first.
+#            as after `apt-get install python3`. A temporary dpkg diversion of the
+#            interpreter skips the postinsts' own byte-compilation; OUT/pyc is copied
+#            in first.
 set -eu
 
 usage() {
-    echo "usage: debian-python fetch ARCH TARGET_DPKG_STATUS OUT | install OUT" >&2
+    echo "usage: debian-python fetch ARCH TARGET_ROOT OUT | install OUT" >&2
     exit 2
 }
 
 fetch() {
-    arch=$1 status=$2 out=$3
+    arch=$1 target=$2 out=$3
     lists=/var/lib/apt/lists-$arch
     mkdir -p "$lists/partial" "$out/debs/partial" "$out/pyc"
     apt_target() {
         apt-get -q -o "APT::Architecture=$arch" -o "APT::Architectures::=$arch" \
-            -o "Dir::State::status=$status" -o "Dir::State::Lists=$lists" \
+            -o "Dir::Etc=$target/etc/apt" -o "Dir::State::status=$target/var/lib/dpkg/status" \
+            -o "Dir::State::Lists=$lists" \
             -o "Dir::Cache=/tmp/apt-cache-$arch" -o "Dir::Cache::archives=$out/debs" "$@"
     }
     apt_target update
