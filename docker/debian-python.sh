@@ -43,13 +43,19 @@ fetch() {
     rm -rf "$out/debs/partial" "$out/debs/lock" "/tmp/apt-cache-$arch"
 
     version=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    echo "python$version" > "$out/python"
+    if ! ls "$out/debs/"*.deb >/dev/null 2>&1 \
+        && grep -qx "Package: python$version-minimal" "$target/var/lib/dpkg/status"; then
+        echo "debian-python: the target already has python3 (Python $version); nothing to add"
+        : > "$out/auto"
+        return
+    fi
     if ! ls "$out/debs/python$version-minimal_"*.deb >/dev/null 2>&1; then
         echo "debian-python: the target's python3 is not Python $version, the build" \
             "machine's: set BUILD_BASE to the same Debian release as BASE" >&2
         ls "$out/debs" >&2
         exit 1
     fi
-    echo "python$version" > "$out/python"
     # What apt would mark as installed automatically: all but python3 itself.
     for deb in "$out/debs/"*.deb; do
         dpkg-deb --field "$deb" Package
@@ -95,6 +101,9 @@ print(f"debian-python: byte-compiled {count} files natively")
 
 install_debs() {
     out=$1
+    if ! ls "$out/debs/"*.deb >/dev/null 2>&1; then
+        return  # the base image has python3 already (see fetch)
+    fi
     python=/usr/bin/$(cat "$out/python")
     # The .pyc files first: dpkg leaves them alone.
     cp -a "$out/pyc/." /
