@@ -26,6 +26,7 @@ build secret (``--secret id=ca``), the way a user behind an intercepting proxy w
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
@@ -114,9 +115,12 @@ def apt_install(*packages: str) -> None:
         return
     say(f"installing Debian packages: {' '.join(missing)}")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    cmd = ["apt-get", "install", "-y", "--no-install-recommends", *missing]
+    # Another session's install (the app tests bring their own servers) holds dpkg's lock
+    # for minutes: wait for it rather than fail.
+    wait = ["-o", "DPkg::Lock::Timeout=900"]
+    cmd = ["apt-get", *wait, "install", "-y", "--no-install-recommends", *missing]
     if run(as_root(cmd), check=False, env=env).returncode != 0:
-        run(as_root(["apt-get", "update"]), env=env)
+        run(as_root(["apt-get", *wait, "update"]), env=env)
         run(as_root(cmd), env=env)
 
 
@@ -274,11 +278,33 @@ IMAGES: dict[str, Image] = {
         base="local/debian:trixie",
         needs=["trixie"],
     ),
-    "docker-host": Image(
-        "local/docker-host:trixie",
-        dockerfile="docker-host.Dockerfile",
+    "molecule-host-bookworm": Image(
+        "local/molecule-host:bookworm",
+        dockerfile="molecule-host.Dockerfile",
+        base="local/debian:bookworm",
+        needs=["bookworm"],
+    ),
+    # Hosts that boot systemd, as users' servers do; bare of Docker, for the scenarios
+    # whose subject is installing it.
+    "systemd-host": Image(
+        "local/systemd-host:trixie",
+        dockerfile="systemd-host.Dockerfile",
         base="local/molecule-host:trixie",
         needs=["molecule-host"],
+    ),
+    "systemd-host-bookworm": Image(
+        "local/systemd-host:bookworm",
+        dockerfile="systemd-host.Dockerfile",
+        base="local/molecule-host:bookworm",
+        needs=["molecule-host-bookworm"],
+    ),
+    # A systemd host with Docker already installed the way docker_engine's default source
+    # installs it on Debian 13, for every scenario whose subject is not that install.
+    "docker-host": Image(
+        "local/systemd-docker-host:trixie",
+        dockerfile="docker-host.Dockerfile",
+        base="local/systemd-host:trixie",
+        needs=["systemd-host"],
     ),
     "registry": Image(
         "local/registry:2",
@@ -422,8 +448,13 @@ def container_running(name: str) -> bool:
 
 
 def ensure_network() -> None:
-    if not ok([docker_cli(), "network", "inspect", NETWORK]):
-        run([docker_cli(), "network", "create", "--label", LABEL, NETWORK], quiet=True)
+    # Docker lets two creates that race both succeed, and a name then matches two networks
+    # ("is ambiguous"): test runs that start side by side take turns here.
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with (CACHE / ".network.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not ok([docker_cli(), "network", "inspect", NETWORK]):
+            run([docker_cli(), "network", "create", "--label", LABEL, NETWORK], quiet=True)
 
 
 def ensure_registry() -> None:

@@ -1,12 +1,12 @@
-# A Molecule / local-rollout host that runs its own Docker engine: the molecule-host
-# image plus an init. With `sleep` as PID 1 nothing reaps orphans, so a stopped dockerd
-# stays a zombie and Debian's init script reports that it "refused to die".
-ARG BASE=local/molecule-host:trixie
+# A systemd test host with Docker already installed as docker_engine's default source
+# installs it on Debian 13 (Debian's engine, CLI and Compose v2 plugin). Scenarios that
+# do not test that install start here and save a download per host; the role still runs
+# on them, finds the packages and writes its configuration.
+ARG BASE=local/systemd-host:trixie
 FROM ${BASE}
 # Test-bed images follow the Debian release's current packages on purpose.
 # hadolint ignore=DL3008
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends tini \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      docker.io docker-cli docker-compose \
  && rm -rf /var/lib/apt/lists/*
-ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["sleep", "infinity"]

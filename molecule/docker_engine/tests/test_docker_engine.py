@@ -1,4 +1,4 @@
-"""What the docker_engine role promises on a Debian 13 host with the distro source."""
+"""What the docker_engine role promises on a Debian 13 host that boots systemd, distro source."""
 
 import json
 
@@ -20,10 +20,21 @@ def test_daemon_json_rotates_logs_and_keeps_extra_options(host):
     assert config["insecure-registries"] == ["registry:5000"]
 
 
-def test_dockerd_environment_is_written_for_sysvinit(host):
-    default = host.file("/etc/default/docker").content_string
-    assert default.startswith("#")
-    assert "export DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE=1" in default
+def test_dockerd_environment_is_a_systemd_drop_in(host):
+    drop_in = host.file("/etc/systemd/system/docker.service.d/noticeboard-environment.conf")
+    assert drop_in.user == "root" and drop_in.mode == 0o644
+    assert drop_in.content_string.startswith("#")
+    environment = host.check_output("systemctl show docker -p Environment")
+    assert "DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE=1" in environment.split("=", 1)[1].split()
+
+
+def test_the_running_daemon_was_restarted_with_the_drop_in(host):
+    # The package started dockerd before the drop-in existed: only a restart through
+    # systemd gives the running process the variable.
+    pid = host.check_output("systemctl show docker -p MainPID --value")
+    assert int(pid) > 0
+    environ = host.check_output(f"tr '\\0' '\\n' < /proc/{pid}/environ")
+    assert "DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE=1" in environ.splitlines()
 
 
 def test_the_daemon_runs_with_json_file_logging(host):
@@ -61,9 +72,19 @@ def test_deploy_user_is_in_the_docker_group(host):
     assert "docker" in host.user("deploy").groups
 
 
-def test_docker_is_enabled_at_boot_for_sysvinit(host):
-    assert host.file("/etc/rc2.d").exists
-    assert any(
-        name.startswith("S") and name.endswith("docker")
-        for name in host.file("/etc/rc2.d").listdir()
+def test_docker_and_containerd_are_enabled_and_active_under_systemd(host):
+    assert host.check_output("ps -o comm= -p 1") == "systemd"
+    for unit in ("docker", "containerd"):
+        service = host.service(unit)
+        assert service.is_enabled, unit
+        assert service.is_running, unit
+    assert host.check_output("systemctl is-system-running") == "running"
+
+
+def test_a_container_runs_under_a_memory_limit(host):
+    # cgroups reach the inner engine: a limit is applied, not refused.
+    out = host.check_output(
+        f"docker run --rm --memory 64m {IMAGE} sh -c 'cat /sys/fs/cgroup/memory.max "
+        "2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes'"
     )
+    assert int(out) == 64 * 1024 * 1024
