@@ -7,6 +7,9 @@ import sys
 import tarfile
 from pathlib import Path
 
+import pytest
+import yaml
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
@@ -48,3 +51,60 @@ def test_galaxy_artifact_holds_the_collection_and_nothing_else(tmp_path):
         "build",
     }
     assert not leaked
+
+
+def _spec_options() -> set[str]:
+    """Every option any entry point of any role declares."""
+    names: set[str] = set()
+    for spec in ROOT.glob("roles/*/meta/argument_specs.yml"):
+        entry_points = yaml.safe_load(spec.read_text())["argument_specs"]
+        for entry in entry_points.values():
+            names.update(entry.get("options", {}))
+    return names
+
+
+def _inventory_variables(data: object) -> set[str]:
+    """Variable names set anywhere in an inventory file: group_vars, host entries, vars."""
+    found: set[str] = set()
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if isinstance(key, str) and key.startswith(("noticeboard_", "docker_engine_")):
+                found.add(key)
+            found |= _inventory_variables(value)
+    elif isinstance(data, list):
+        for item in data:
+            found |= _inventory_variables(item)
+    return found
+
+
+@pytest.mark.parametrize(
+    "inventory", sorted(p.name for p in (ROOT / "inventories").iterdir() if p.is_dir())
+)
+def test_every_inventory_variable_is_declared_by_a_role(inventory):
+    # Ansible ignores a variable nobody reads, so a misspelt or retired name in a shipped
+    # inventory would silently change nothing.
+    declared = _spec_options()
+    used: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "inventories" / inventory).rglob("*.yml")):
+        for name in _inventory_variables(yaml.safe_load(path.read_text())):
+            used.setdefault(name, set()).add(str(path.relative_to(ROOT)))
+    assert used, f"inventories/{inventory} sets no noticeboard_* or docker_engine_* variable"
+    unknown = {name: sorted(paths) for name, paths in used.items() if name not in declared}
+    assert not unknown, f"variables no role's argument spec declares: {unknown}"
+
+
+def test_no_apt_task_can_trust_a_stamp_over_missing_lists():
+    # A literal cache_valid_time lets apt skip reading package lists that a minimal image
+    # deleted (its lists directory is new, so the cache looks fresh): the install then
+    # fails with "No package matching". It must be 0 whenever something is to be installed.
+    offenders = []
+    for path in sorted([*ROOT.glob("roles/**/*.yml"), *ROOT.glob("molecule/**/*.yml"),
+                        *ROOT.glob("playbooks/*.yml")]):
+        text = path.read_text()
+        if "cache_valid_time" not in text:
+            continue
+        for number, line in enumerate(text.splitlines(), 1):
+            key, _, value = line.strip().partition(":")
+            if key == "cache_valid_time" and value.strip().isdigit():
+                offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
