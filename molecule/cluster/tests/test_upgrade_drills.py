@@ -145,7 +145,7 @@ def test_c_a_killed_app_container_restarts_and_the_lb_routes_around_it(lb, apps,
 @pytest.mark.timeout(900)
 def test_d_the_stack_comes_back_after_dockerd_restarts(lb, apps, db, before):
     host = apps[1]
-    host.check_output("service docker restart")
+    host.check_output("systemctl restart docker")
     wait_until(
         lambda: (
             host.run(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,16 @@ def sql(statement):
     cmd = host(DB).run("mariadb --batch --skip-column-names -e %s", statement)
     assert cmd.rc == 0, cmd.stderr
     return [line.split("\t") for line in cmd.stdout.splitlines()]
+
+
+def booted(machine, timeout: float = 120) -> str:
+    """The state systemd reaches once boot is over (it answers nothing until its bus is up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = machine.run("systemctl is-system-running --wait").stdout.strip()
+        if state or time.monotonic() > deadline:
+            return state
+        time.sleep(1)
 
 
 def address(name):
@@ -178,3 +189,20 @@ def test_rerun_changes_nothing_and_keeps_the_server_running():
         and re.search(r"failed=0\b", recap.group(0))
     )
     assert int(sql("SHOW GLOBAL STATUS LIKE 'Uptime'")[0][1]) >= uptime_before
+
+
+def test_server_and_firewall_restore_are_systemd_units_enabled_at_boot():
+    db = host(DB)
+    assert db.service("mariadb").is_enabled and db.service("mariadb").is_running
+    assert db.service("noticeboard-mariadb-firewall").is_enabled
+
+
+@pytest.mark.timeout(300)
+def test_after_a_reboot_the_server_and_its_firewall_come_back_by_themselves():
+    # A reboot of the container: systemd boots again, with empty iptables chains and no
+    # server, and no Ansible run in between.
+    subprocess.run(["docker", "restart", DB], check=True, capture_output=True, timeout=120)
+    assert booted(host(DB)) == "running", host(DB).run("systemctl --failed").stdout
+    test_firewall_drops_all_but_the_app_host()
+    test_other_host_cannot_connect()
+    test_app_host_logs_in_and_writes_a_row()

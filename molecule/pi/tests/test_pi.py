@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -80,3 +81,30 @@ def test_a_note_round_trips(host):
 
 def test_the_url_is_printed(verify_run):
     assert "noticeboard pi is ready at http://nb-mol-pi/" in verify_run
+
+
+@pytest.mark.timeout(900)
+def test_after_a_reboot_docker_and_the_app_come_back_by_themselves(host):
+    # The Pi loses power: systemd boots again, and nothing but the units enabled by
+    # site.yml and the containers' restart policy bring the board back, with its notes.
+    subprocess.run(
+        ["docker", "restart", host.check_output("hostname")], check=True, timeout=300
+    )
+    deadline = time.monotonic() + 120  # systemd answers nothing until its bus is up
+    while not (state := host.run("systemctl is-system-running --wait").stdout.strip()):
+        assert time.monotonic() < deadline, "systemd did not answer after the reboot"
+        time.sleep(1)
+    assert state == "running", host.run("systemctl --failed").stdout
+    assert host.service("docker").is_enabled and host.service("docker").is_running
+    deadline = time.monotonic() + 600  # an emulated arm64 Python starts slowly
+    while True:
+        try:
+            status, _ = http(host, "GET", "/readyz")
+        except AssertionError:
+            status = 0  # nothing listens on port 80 yet
+        if status == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    assert status == 200
+    status, notes = http(host, "GET", "/api/notes")
+    assert [n["body"] for n in notes["notes"] if n["title"] == "on the pi"] == ["arm64"]
