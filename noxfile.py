@@ -88,7 +88,7 @@ def image(session: nox.Session) -> None:
 @nox.session(python=False)
 def molecule(session: nox.Session) -> None:
     """Every Molecule scenario, or the ones named after ``--``."""
-    _testbed(session, "up", "--images", "trixie,molecule-host,docker-host")
+    _testbed(session, "up", "--images", "systemd-host,docker-host")
     JUNIT.mkdir(parents=True, exist_ok=True)
     session.run(
         "pytest",
@@ -109,6 +109,8 @@ def molecule(session: nox.Session) -> None:
         "tests/molecule",
         env={"MOLECULE_SCENARIOS": ",".join(session.posargs)},
     )
+    # Every host booted systemd: the machine's own cgroup mount must be as it was.
+    _testbed(session, "mounts")
 
 
 @nox.session(python=False)
@@ -138,7 +140,7 @@ def bench(session: nox.Session) -> None:
     # The rolling group runs a Molecule scenario (molecule, testinfra, ansible).
     session.install("-r", DEV_REQUIREMENTS)
     session.install("--no-deps", "-e", ".")
-    # The registry, the Docker-capable host image (the rolling group's hosts) and the
-    # arm64 base of the emulated build.
-    _testbed(session, "up", "--images", "trixie,trixie-arm64,docker-host")
+    # The registry, the host images (the rolling group's Molecule hosts, the deploy
+    # group's rollout-local host) and the arm64 base of the emulated build.
+    _testbed(session, "up", "--images", "trixie,trixie-arm64,systemd-host,docker-host")
     session.run("python", str(ROOT / "bench" / "run.py"), *session.posargs)

@@ -536,6 +536,87 @@ def down() -> None:
     say(f"removed {len(ids)} container(s) and {len(nets)} network(s)")
 
 
+# --- hosts that boot systemd -------------------------------------------------------
+
+HOST_PLAYBOOK = ROOT / "molecule" / "create.yml"
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+MOUNT_RECORD = CACHE / "cgroup-mount.txt"
+
+
+def cgroup_mount() -> str:
+    """The machine's top mount at /sys/fs/cgroup: type, source and super options."""
+    found = "nothing mounted"
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        if fields[4] == str(CGROUP_ROOT):
+            after = fields[fields.index("-") + 1 :]
+            found = f"{fields[5]} {' '.join(after)}"
+    return found
+
+
+def check_mounts(*, record: bool = False) -> None:
+    """Fail if the machine's cgroup mount is read-only or differs from the one recorded.
+
+    A systemd booting in a container that shares the machine's cgroup tmpfs remounts it
+    read-only and tiny for every process on the machine; test hosts get a private tmpfs
+    to prevent that, and this is the proof.
+    """
+    now = cgroup_mount()
+    if "ro" in now.split()[0].split(",") or "ro" in now.split()[-1].split(","):
+        fail(f"the machine's {CGROUP_ROOT} is read-only ({now}): a container remounted it")
+    if record or not MOUNT_RECORD.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        MOUNT_RECORD.write_text(now + "\n")
+        return
+    before = MOUNT_RECORD.read_text().strip()
+    if now != before:
+        fail(f"the machine's {CGROUP_ROOT} mount changed from '{before}' to '{now}'")
+
+
+def host_capabilities() -> list[str]:
+    """The capabilities every test host gets: molecule/create.yml's list, the one source."""
+    import yaml  # noqa: PLC0415 - only the host step needs PyYAML (tooling's venv has it)
+
+    play = yaml.safe_load(HOST_PLAYBOOK.read_text())[0]
+    return play["vars"]["__nb_capabilities"]
+
+
+def host_run_args() -> list[str]:
+    """`docker run` options for a host that boots systemd, as molecule/create.yml makes."""
+    args = [f"--cap-add={cap}" for cap in host_capabilities()]
+    args += ["--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined"]
+    args += ["--cgroupns", "host", "--tmpfs", "/run", "--tmpfs", "/run/lock"]
+    args += ["--tmpfs", f"{CGROUP_ROOT}:rw,mode=755"]
+    for hierarchy in sorted(CGROUP_ROOT.iterdir()):
+        if hierarchy.is_dir() and not hierarchy.is_symlink():
+            args += ["-v", f"{hierarchy}:{hierarchy}:rw"]
+    return args
+
+
+def ensure_host(name: str, image: str, extra: list[str]) -> None:
+    """A systemd test host: created once, started when stopped, booted before returning."""
+    state = output([docker_cli(), "ps", "-a", "--filter", f"name=^{name}$", "--format",
+                    "{{.State}}"])
+    if not state:
+        say(f"creating the host {name} from {image}")
+        run([docker_cli(), "run", "-d", "--name", name, "--hostname", name,
+             "--label", f"{LABEL}=host", *host_run_args(), *extra, image], quiet=True)
+    elif state != "running":
+        say(f"starting the host {name}")
+        run([docker_cli(), "start", name], quiet=True)
+    deadline = time.monotonic() + 120
+    while True:  # until its bus is up, systemd answers nothing
+        boot = run([docker_cli(), "exec", name, "systemctl", "is-system-running", "--wait"],
+                   capture_output=True, text=True, check=False)
+        if boot.stdout.strip() or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    if boot.stdout.strip() != "running":
+        failed = output([docker_cli(), "exec", name, "systemctl", "--failed", "--no-legend"])
+        fail(f"host {name} booted '{boot.stdout.strip()}'; failed units:\n{failed}")
+    check_mounts()
+
+
 def status() -> dict[str, object]:
     return {
         "engine": engine_answers(),
@@ -568,6 +649,12 @@ def main(argv: list[str] | None = None) -> None:
     packages = sub.add_parser("packages", help="install Debian packages that are missing")
     packages.add_argument("names", nargs="+")
     sub.add_parser("down", help="remove test-bed containers and networks")
+    mounts = sub.add_parser("mounts", help="check the machine's cgroup mount is as recorded")
+    mounts.add_argument("--record", action="store_true", help="record it as it is now")
+    host = sub.add_parser("host", help="create or start a test host that boots systemd")
+    host.add_argument("name")
+    host.add_argument("--image", default="local/systemd-host:trixie")
+    host.add_argument("extra", nargs=argparse.REMAINDER, help="more `docker run` options")
     sub.add_parser("status", help="print what is ready, as JSON")
     # Listed for --help only: main() hands everything after "build" to docker build.
     sub.add_parser("build", help="BuildKit build with the CA bundle as secret 'ca'")
@@ -586,6 +673,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "packages":
         apt_install(*args.names)
         return
+    if args.command == "mounts":
+        check_mounts(record=args.record)
+        say(f"{CGROUP_ROOT}: {cgroup_mount()}")
+        return
     ensure_engine()
     if args.command == "up":
         ensure_compose()
@@ -593,6 +684,8 @@ def main(argv: list[str] | None = None) -> None:
         if any(IMAGES[n].arch != "amd64" for n in names if n in IMAGES):
             ensure_binfmt()
         ensure_images(names)
+        # Before any test host of this run boots: later checks compare with this.
+        check_mounts(record=True)
         if not args.no_registry:
             ensure_registry()
         say("ready")
@@ -604,6 +697,8 @@ def main(argv: list[str] | None = None) -> None:
         ensure_images(args.names)
     elif args.command == "registry":
         ensure_registry()
+    elif args.command == "host":
+        ensure_host(args.name, args.image, args.extra)
     elif args.command == "down":
         down()
 

@@ -1,7 +1,7 @@
 """The test-bed's promises: a bare Debian host gets a Docker engine, and cached images stay.
 
-The bare host is a container of the test-bed's own Docker-capable kind (Debian 13, no
-Docker installed, no systemd), with this checkout's scripts mounted read-only.
+The bare host is a Debian 13 container without Docker and without systemd, like the
+machines CI runs on, with this checkout's scripts mounted read-only.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -29,31 +28,24 @@ def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def bare_host():
-    config = yaml.safe_load((ROOT / "molecule" / "config.yml").read_text())
-    caps = config["platforms"][0]["capabilities"]
+    # The machine CI runs on: Debian without systemd as PID 1 (Docker's init reaps the
+    # engine's orphans instead) and without Docker.
     name = f"nb-bare-{uuid.uuid4().hex[:8]}"
-    testbed.ensure_images(["docker-host"])
+    testbed.ensure_images(["molecule-host"])
     docker(
         "run",
         "-d",
+        "--init",
         "--name",
         name,
         "--label",
         f"{testbed.LABEL}=test",
-        *(f"--cap-add={cap}" for cap in caps),
-        "--security-opt",
-        "seccomp=unconfined",
-        "--security-opt",
-        "apparmor=unconfined",
-        "--cgroupns",
-        "host",
-        "-v",
-        "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+        *testbed.host_run_args(),
         "-v",
         "/var/lib/docker",
         "-v",
         f"{ROOT / 'scripts'}:/repo/scripts:ro",
-        testbed.IMAGES["docker-host"].tag,
+        testbed.IMAGES["molecule-host"].tag,
         "sleep",
         "infinity",
     )
