@@ -575,7 +575,7 @@ def check_mounts(*, record: bool = False) -> None:
 
 def host_capabilities() -> list[str]:
     """The capabilities every test host gets: molecule/create.yml's list, the one source."""
-    import yaml  # noqa: PLC0415 - only the host step needs PyYAML (tooling's venv has it)
+    import yaml  # only the host step needs PyYAML, which the tooling venv has
 
     play = yaml.safe_load(HOST_PLAYBOOK.read_text())[0]
     return play["vars"]["__nb_capabilities"]
@@ -595,19 +595,39 @@ def host_run_args() -> list[str]:
 
 def ensure_host(name: str, image: str, extra: list[str]) -> None:
     """A systemd test host: created once, started when stopped, booted before returning."""
-    state = output([docker_cli(), "ps", "-a", "--filter", f"name=^{name}$", "--format",
-                    "{{.State}}"])
+    state = output(
+        [docker_cli(), "ps", "-a", "--filter", f"name=^{name}$", "--format", "{{.State}}"]
+    )
     if not state:
         say(f"creating the host {name} from {image}")
-        run([docker_cli(), "run", "-d", "--name", name, "--hostname", name,
-             "--label", f"{LABEL}=host", *host_run_args(), *extra, image], quiet=True)
+        run(
+            [
+                docker_cli(),
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--hostname",
+                name,
+                "--label",
+                f"{LABEL}=host",
+                *host_run_args(),
+                *extra,
+                image,
+            ],
+            quiet=True,
+        )
     elif state != "running":
         say(f"starting the host {name}")
         run([docker_cli(), "start", name], quiet=True)
     deadline = time.monotonic() + 120
     while True:  # until its bus is up, systemd answers nothing
-        boot = run([docker_cli(), "exec", name, "systemctl", "is-system-running", "--wait"],
-                   capture_output=True, text=True, check=False)
+        boot = run(
+            [docker_cli(), "exec", name, "systemctl", "is-system-running", "--wait"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if boot.stdout.strip() or time.monotonic() > deadline:
             break
         time.sleep(1)

@@ -98,8 +98,13 @@ def test_no_apt_task_can_trust_a_stamp_over_missing_lists():
     # deleted (its lists directory is new, so the cache looks fresh): the install then
     # fails with "No package matching". It must be 0 whenever something is to be installed.
     offenders = []
-    for path in sorted([*ROOT.glob("roles/**/*.yml"), *ROOT.glob("molecule/**/*.yml"),
-                        *ROOT.glob("playbooks/*.yml")]):
+    for path in sorted(
+        [
+            *ROOT.glob("roles/**/*.yml"),
+            *ROOT.glob("molecule/**/*.yml"),
+            *ROOT.glob("playbooks/*.yml"),
+        ]
+    ):
         text = path.read_text()
         if "cache_valid_time" not in text:
             continue

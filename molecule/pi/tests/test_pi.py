@@ -87,9 +87,7 @@ def test_the_url_is_printed(verify_run):
 def test_after_a_reboot_docker_and_the_app_come_back_by_themselves(host):
     # The Pi loses power: systemd boots again, and nothing but the units enabled by
     # site.yml and the containers' restart policy bring the board back, with its notes.
-    subprocess.run(
-        ["docker", "restart", host.check_output("hostname")], check=True, timeout=300
-    )
+    subprocess.run(["docker", "restart", host.check_output("hostname")], check=True, timeout=300)
     deadline = time.monotonic() + 120  # systemd answers nothing until its bus is up
     while not (state := host.run("systemctl is-system-running --wait").stdout.strip()):
         assert time.monotonic() < deadline, "systemd did not answer after the reboot"
