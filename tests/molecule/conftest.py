@@ -10,6 +10,25 @@ no scenario waits half an hour behind `cluster` while other workers idle.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+TIMES = Path(__file__).resolve().parents[2] / "build" / "molecule" / "times.json"
+
+
+def pytest_sessionstart(session):
+    # Only the controller (not an xdist worker) starts the run's record afresh.
+    if not hasattr(session.config, "workerinput"):
+        TIMES.unlink(missing_ok=True)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if TIMES.exists():
+        times = json.loads(TIMES.read_text())
+        terminalreporter.section("time per Molecule scenario (passed)")
+        for name, seconds in sorted(times.items(), key=lambda item: -item[1]):
+            terminalreporter.write_line(f"{name:24} {seconds:6d} s")
+
 
 def pytest_collection_modifyitems(items):
     scenarios = [item for item in items if item.originalname == "test_scenario"]

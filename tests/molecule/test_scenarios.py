@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -25,16 +26,40 @@ BASE_CONFIG = ROOT / "molecule" / "config.yml"
 LOGS = ROOT / "build" / "molecule"
 TIMEOUT_S = int(os.environ.get("MOLECULE_TIMEOUT", "3600"))
 # `nox -s molecule` runs scenarios side by side (pytest-xdist, MOLECULE_JOBS at a time):
-# the longest start first, so that the short ones fill in around them.
-LONGEST_FIRST = ["cluster", "app", "pi", "loadbalancer", "migrate_sqlite", "app_archive"]
+# the longest start first, so that the short ones fill in around them. How long each took
+# is recorded by every run in durations.json; a scenario with no record yet goes first.
+DURATIONS = ROOT / "molecule" / "durations.json"
 
 
-def _longest_first(name: str) -> tuple[int, str]:
-    rank = LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
-    return rank, name
+def _recorded() -> dict[str, float]:
+    try:
+        return json.loads(DURATIONS.read_text())
+    except (OSError, ValueError):
+        return {}
 
 
-ALL = sorted((p.parent.name for p in ROOT.glob("molecule/*/molecule.yml")), key=_longest_first)
+def _longest_first(name: str, recorded: dict[str, float]) -> tuple[float, str]:
+    return -recorded.get(name, float("inf")), name
+
+
+def _record(scenario: str, seconds: float) -> None:
+    # Workers finish side by side: one writes at a time, each keeping the others' entries.
+    with (LOGS / ".durations.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        recorded = _recorded()
+        recorded[scenario] = round(seconds)
+        DURATIONS.write_text(json.dumps(dict(sorted(recorded.items())), indent=2) + "\n")
+        run = LOGS / "times.json"
+        this_run = json.loads(run.read_text()) if run.exists() else {}
+        this_run[scenario] = round(seconds)
+        run.write_text(json.dumps(this_run, indent=2) + "\n")
+
+
+_RECORDED = _recorded()
+ALL = sorted(
+    (p.parent.name for p in ROOT.glob("molecule/*/molecule.yml")),
+    key=lambda name: _longest_first(name, _RECORDED),
+)
 
 
 def _selected() -> list[str]:
@@ -112,6 +137,8 @@ def test_scenario(scenario: str) -> None:
                 _molecule("destroy", "-s", scenario, log=log, timeout=600)
         elapsed = time.monotonic() - started
         print(f"molecule scenario {scenario}: {elapsed:.0f} s, rc={rc}, log {logfile}")
+        if rc == 0:
+            _record(scenario, elapsed)
     if rc != 0:
         lines = logfile.read_text(errors="replace").splitlines()
         tail = "\n".join(lines[-40:])
