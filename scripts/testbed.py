@@ -502,6 +502,14 @@ def ensure_registry() -> None:
     )
 
 
+def seed_registry() -> None:
+    """A small image every host can pull from the registry: testbed/debian:trixie."""
+    ensure_images(["trixie"])
+    target = f"127.0.0.1:{REGISTRY_PORT}/testbed/debian:trixie"
+    run([docker_cli(), "tag", IMAGES["trixie"].tag, target], quiet=True)
+    run([docker_cli(), "push", target], quiet=True)
+
+
 # --- checkouts ----------------------------------------------------------------------
 
 
@@ -708,6 +716,7 @@ def main(argv: list[str] | None = None) -> None:
         check_mounts(record=True)
         if not args.no_registry:
             ensure_registry()
+            seed_registry()
         say("ready")
     elif args.command == "compose":
         ensure_compose()
