@@ -118,8 +118,9 @@ class Load:
 
     def __init__(self, lb, since: int, tag: str) -> None:
         self.lb, self.tag = lb, tag
-        self.stop_file = f"/tmp/{tag}.stop"  # noqa: S108 - inside the lb host
-        self.script = f"/tmp/{tag}.py"  # noqa: S108 - inside the lb host
+        # Not /tmp: systemd mounts a tmpfs there, which hides what `docker cp` writes.
+        self.stop_file = f"/root/{tag}.stop"
+        self.script = f"/root/{tag}.py"
         subprocess.run(
             ["docker", "cp", str(LOADGEN), f"{lb.backend.name}:{self.script}"], check=True
         )
