@@ -88,7 +88,7 @@ def image(session: nox.Session) -> None:
 @nox.session(python=False)
 def molecule(session: nox.Session) -> None:
     """Every Molecule scenario, or the ones named after ``--``."""
-    _testbed(session, "up", "--images", "systemd-host,docker-host")
+    _testbed(session, "up", "--images", "systemd-host,systemd-host-bookworm,docker-host")
     JUNIT.mkdir(parents=True, exist_ok=True)
     session.run(
         "pytest",

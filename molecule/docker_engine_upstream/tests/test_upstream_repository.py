@@ -1,4 +1,11 @@
-"""With source=upstream the role writes Docker's repository in deb822 format."""
+"""On Debian 12 the default source installs Docker from Docker's repository (the stand-in),
+replacing Debian's docker.io, and the engine runs under systemd with Compose v2."""
+
+import json
+
+IMAGE = "registry:5000/testbed/debian:trixie"
+UPSTREAM = ("docker-ce", "docker-ce-cli", "containerd.io", "docker-buildx-plugin",
+            "docker-compose-plugin")
 
 
 def _sources(host):
@@ -10,33 +17,60 @@ def _sources(host):
     return fields
 
 
-def test_repository_file_is_deb822_and_root_owned(host):
+def test_the_host_is_debian_12_booting_systemd(host):
+    assert host.system_info.codename == "bookworm"
+    assert host.check_output("ps -o comm= -p 1") == "systemd"
+
+
+def test_repository_file_is_deb822_for_this_release_and_architecture(host):
     f = host.file("/etc/apt/sources.list.d/docker.sources")
     assert f.user == "root" and f.mode == 0o644
-    assert not host.file("/etc/apt/sources.list.d/docker.list").exists
-
-
-def test_repository_points_at_dockers_debian_suite_for_this_release(host):
     fields = _sources(host)
     assert fields["Types"] == "deb"
-    assert fields["URIs"] == "https://download.docker.com/linux/debian"
-    assert fields["Suites"] == host.system_info.codename == "trixie"
-    assert fields["Components"] == "test"
+    assert fields["URIs"] == "http://docker-repo/debian"
+    assert fields["Suites"] == "bookworm"
+    assert fields["Components"] == "stable"
+    assert fields["Architectures"] == host.check_output("dpkg --print-architecture")
 
 
-def test_repository_is_limited_to_the_hosts_architecture(host):
-    arch = host.check_output("dpkg --print-architecture")
-    assert _sources(host)["Architectures"] == arch
-
-
-def test_packages_are_verified_with_the_stored_key(host):
+def test_packages_are_verified_with_the_key_fetched_from_the_repository(host):
     fields = _sources(host)
-    key = host.file(fields["Signed-By"])
     assert fields["Signed-By"] == "/etc/apt/keyrings/docker.asc"
+    key = host.file(fields["Signed-By"])
     assert key.user == "root" and key.mode == 0o644
     assert key.content_string.startswith("-----BEGIN PGP PUBLIC KEY BLOCK-----")
+    # apt really verified it: the repository's lists are there and signed.
+    assert host.run("ls /var/lib/apt/lists/ | grep -q docker-repo_debian_dists_bookworm_InRelease").rc == 0
 
 
-def test_the_module_dependency_is_installed_and_nothing_else(host):
-    assert host.package("python3-debian").is_installed
-    assert not host.package("docker-ce").is_installed
+def test_dockers_packages_replaced_debians(host):
+    for name in UPSTREAM:
+        assert host.package(name).is_installed, name
+    for name in ("docker.io", "docker-compose", "containerd", "runc"):
+        assert not host.package(name).is_installed, name
+    policy = host.check_output("apt-cache policy docker-ce")
+    assert "http://docker-repo/debian bookworm/stable" in policy
+
+
+def test_compose_v2_and_buildx_answer(host):
+    version = host.check_output("docker compose version --short").lstrip("v")
+    assert tuple(int(p) for p in version.split(".")[:2]) >= (2, 20)
+    assert host.run("docker buildx version").rc == 0
+
+
+def test_the_engine_runs_under_systemd_with_the_drop_in(host):
+    for unit in ("docker", "containerd"):
+        assert host.service(unit).is_enabled and host.service(unit).is_running, unit
+    environment = host.check_output("systemctl show docker -p Environment")
+    assert "DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE=1" in environment
+    info = json.loads(host.check_output("docker info --format '{{json .}}'"))
+    assert info["LoggingDriver"] == "json-file"
+
+
+def test_a_container_runs_from_an_image_pulled_from_the_registry(host):
+    out = host.check_output(f"docker run --rm {IMAGE} cat /etc/debian_version")
+    assert out.startswith("13")
+
+
+def test_deploy_user_is_in_the_docker_group(host):
+    assert "docker" in host.user("deploy").groups
