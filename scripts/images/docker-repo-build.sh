@@ -63,13 +63,16 @@ APT::Architecture "$ARCH";
 APT::Sandbox::User "root";
 EOF
         APT_CONFIG=$dir/apt.conf apt-get update -qq >&2
+        # Every package's version in one pass; asking apt-cache each time is slow.
+        cat "$dir"/lists/*_Packages | awk '/^Package: /{p=$2} /^Version: /{print p, $2}' \
+            >"$dir/versions"
     fi
     echo "$dir/apt.conf"
 }
 
 candidate() { # release package -> version, empty when the release lacks it
-    APT_CONFIG=$(apt_for "$1") apt-cache show --no-all-versions "$2" 2>/dev/null |
-        sed -n 's/^Version: //p' | head -n1
+    conf=$(apt_for "$1")
+    awk -v p="$2" '$1 == p { print $2; exit }' "${conf%/apt.conf}/versions"
 }
 
 # Download a release's package into the cache unless that exact version is there.
@@ -167,7 +170,9 @@ pack() { # tree pool
     } >"$1/DEBIAN/control"
     (cd "$1" && find . -path ./DEBIAN -prune -o -type f -print | sed 's|^\./||' | sort |
         xargs -r md5sum) >"$1/DEBIAN/md5sums"
-    dpkg-deb --root-owner-group -Zgzip -b "$1" "$2" >/dev/null
+    # Uncompressed: the repository is only read over the test network, and squeezing
+    # a few hundred MB of Go binaries was most of a cold build's time.
+    dpkg-deb --root-owner-group -Znone -b "$1" "$2" >/dev/null
     log "  $P $V"
     unset P V DEPENDS RECOMMENDS CONFLICTS REPLACES PROVIDES DESC FROM
 }
@@ -213,36 +218,35 @@ build_suite() { # release
         CONFLICTS="containerd, runc" REPLACES="containerd, runc" PROVIDES="containerd, runc" \
         DESC="open and reliable container runtime" pack "$t" "$pool"
 
-    # docker-ce-cli: the docker command and its shell completions.
+    # docker-ce-cli: the docker command and its shell completions, from Debian's
+    # docker-cli where the release has one (13), else split off docker.io (12).
+    engine_tree=$WORK/docker-ce
+    unpack "$engine" "$engine_tree" docker-ce
     t=$WORK/docker-ce-cli
-    mkdir -p "$t"
     if [ -n "$cli" ]; then
         unpack "$cli" "$t" docker-ce-cli
-        from="docker-cli $(dpkg-deb -f "$cli" Version)"
+        pfrom="docker-cli $(dpkg-deb -f "$cli" Version)"
     else
-        unpack "$engine" "$WORK/engine-cli" docker-ce-cli
-        for f in usr/bin/docker usr/share/bash-completion/completions/docker \
-            usr/share/fish/vendor_completions.d/docker.fish \
-            usr/share/zsh/vendor-completions/_docker usr/share/doc/docker-ce-cli; do
-            mkdir -p "$t/$(dirname "$f")"
-            mv "$WORK/engine-cli/$f" "$t/$f"
-        done
-        rm -rf "$WORK/engine-cli"
-        from="docker.io $ev"
+        mkdir -p "$t/usr/share/doc/docker-ce-cli"
+        cp "$engine_tree/usr/share/doc/docker-ce"/copyright.* "$t/usr/share/doc/docker-ce-cli/"
+        pfrom="docker.io $ev"
     fi
-    P=docker-ce-cli V="5:$ev$tag" FROM=$from \
+    for f in usr/bin/docker usr/share/bash-completion/completions/docker \
+        usr/share/fish/vendor_completions.d/docker.fish usr/share/zsh/vendor-completions/_docker; do
+        if [ -e "$engine_tree/$f" ]; then
+            mkdir -p "$t/$(dirname "$f")"
+            mv "$engine_tree/$f" "$t/$f"
+        fi
+    done
+    P=docker-ce-cli V="5:$ev$tag" FROM=$pfrom \
         DEPENDS=$(libc_dep "$t") \
         CONFLICTS="docker (<< 1.5~), docker-engine, docker.io, docker-cli, podman-docker" \
         REPLACES="docker-engine, docker.io, docker-cli" \
         DESC="Docker CLI: the open-source application container engine" pack "$t" "$pool"
 
     # docker-ce: the daemon, docker-proxy, docker-init and the units and init script.
-    t=$WORK/docker-ce
-    unpack "$engine" "$t" docker-ce
+    t=$engine_tree
     keep_scripts "$engine" "$t"
-    rm -f "$t/usr/bin/docker" "$t/usr/share/bash-completion/completions/docker" \
-        "$t/usr/share/fish/vendor_completions.d/docker.fish" \
-        "$t/usr/share/zsh/vendor-completions/_docker"
     # Debian links docker-init to tini's static binary; Docker ships the binary itself.
     dpkg-deb --fsys-tarfile "$tini" | tar -xO ./usr/bin/tini-static >"$t/usr/bin/docker-init.new"
     chmod 755 "$t/usr/bin/docker-init.new"
@@ -262,7 +266,7 @@ build_suite() { # release
         if [ $kind = compose ]; then deb=$compose; else deb=$buildx; fi
         t=$WORK/docker-$kind-plugin
         unpack "$deb" "$t" "docker-$kind-plugin"
-        rm -rf "$t/usr/bin"
+        rm -rf "${t:?}/usr/bin"
         need=$(glibc_needed "$t")
         if ! dpkg --compare-versions "$need" le "$libc"; then
             echo "docker-repo: docker-$kind from $plugins needs GLIBC_$need; $suite has $libc" >&2
@@ -272,14 +276,14 @@ build_suite() { # release
         pv=$(dpkg-deb -f "$deb" Version)
         if [ $kind = compose ]; then
             conflicts="docker-compose (>= 2~), docker-compose-v2"
-            desc="Docker Compose (v2) plugin for the Docker CLI"
+            pdesc="Docker Compose (v2) plugin for the Docker CLI"
         else
             conflicts="docker-buildx"
-            desc="Docker Buildx plugin for the Docker CLI"
+            pdesc="Docker Buildx plugin for the Docker CLI"
         fi
         P=docker-$kind-plugin V="$pv$tag" FROM="$(dpkg-deb -f "$deb" Package) $pv of $plugins" \
             DEPENDS=$(libc_dep "$t") CONFLICTS=$conflicts REPLACES=$conflicts \
-            DESC=$desc pack "$t" "$pool"
+            DESC=$pdesc pack "$t" "$pool"
     done
     rm -rf "${WORK:?}"/docker-* "$WORK/containerd.io"
 
