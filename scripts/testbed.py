@@ -17,6 +17,9 @@ Steps (``up`` runs them in order):
               hash of their recipe: rebuilt only when missing or when the recipe changes.
 ``registry``  a plain-HTTP registry (Debian's ``docker-registry``) on 127.0.0.1:5000 and on
               the ``nb-testbed`` network, so that pulls in tests are real pulls.
+``docker-repo`` a stand-in for Docker's apt repository (Debian's Docker packages under
+              Docker's names, signed by a key made here) served as http://docker-repo on
+              ``nb-testbed``; ``status`` names its URL and key file.
 
 ``down`` removes what the test-bed created (labelled ``org.noticeboard.testbed``) and
 nothing else. ``build`` runs a BuildKit build that receives the machine's CA bundle as a
