@@ -29,6 +29,7 @@ build secret (``--secret id=ca``), the way a user behind an intercepting proxy w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -566,33 +567,44 @@ def docker_repo_root() -> Path:
     return DOCKER_REPO_CACHE / f"repo-{docker_repo_recipe()}"
 
 
-def build_docker_repo() -> Path:
-    """Make the signing key (once) and the repository (when its recipe changed)."""
+@contextlib.contextmanager
+def _docker_repo_lock():
+    """One build or (re)start at a time, across processes (parallel test workers)."""
     import fcntl
 
-    ensure_images(["docker-repo"])
     DOCKER_REPO_CACHE.mkdir(parents=True, exist_ok=True)
     with open(DOCKER_REPO_CACHE / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not DOCKER_REPO_KEY.exists():
-            _docker_repo_container("key")
-        root = docker_repo_root()
-        if (root / ".complete").exists():
-            return root
-        say(f"building the Docker apt repository stand-in ({', '.join(DOCKER_REPO_SUITES)})")
-        started = time.monotonic()
-        partial = root.with_name(root.name + ".partial")
-        if partial.exists():
-            run(as_root(["rm", "-rf", str(partial)]))
-        partial.mkdir()
-        _docker_repo_container("build", partial)
-        (partial / ".complete").write_text(docker_repo_recipe() + "\n")
-        partial.rename(root)
-        for old in DOCKER_REPO_CACHE.glob("repo-*"):
-            if old != root:
-                run(as_root(["rm", "-rf", str(old)]))
-        say(f"Docker apt repository stand-in made in {time.monotonic() - started:.0f} s")
+        yield
+
+
+def build_docker_repo() -> Path:
+    """Make the signing key (once) and the repository (when its recipe changed)."""
+    with _docker_repo_lock():
+        return _build_docker_repo()
+
+
+def _build_docker_repo() -> Path:
+    ensure_images(["docker-repo"])
+    if not DOCKER_REPO_KEY.exists():
+        _docker_repo_container("key")
+    root = docker_repo_root()
+    if (root / ".complete").exists():
         return root
+    say(f"building the Docker apt repository stand-in ({', '.join(DOCKER_REPO_SUITES)})")
+    started = time.monotonic()
+    partial = root.with_name(root.name + ".partial")
+    if partial.exists():
+        run(as_root(["rm", "-rf", str(partial)]))
+    partial.mkdir()
+    _docker_repo_container("build", partial)
+    (partial / ".complete").write_text(docker_repo_recipe() + "\n")
+    partial.rename(root)
+    for old in DOCKER_REPO_CACHE.glob("repo-*"):
+        if old != root:
+            run(as_root(["rm", "-rf", str(old)]))
+    say(f"Docker apt repository stand-in made in {time.monotonic() - started:.0f} s")
+    return root
 
 
 def _docker_repo_serving(recipe: str) -> bool:
@@ -611,7 +623,12 @@ def _docker_repo_serving(recipe: str) -> bool:
 
 def ensure_docker_repo() -> dict[str, object]:
     """Build the stand-in if needed and serve it as http://docker-repo on nb-testbed."""
-    root = build_docker_repo()
+    with _docker_repo_lock():
+        _serve_docker_repo(_build_docker_repo())
+    return docker_repo_info()
+
+
+def _serve_docker_repo(root: Path) -> None:
     recipe = docker_repo_recipe()
     ensure_network()
     if not _docker_repo_serving(recipe):
@@ -656,7 +673,6 @@ def ensure_docker_repo() -> dict[str, object]:
                 f"see 'docker logs {DOCKER_REPO_NAME}'"
             )
         time.sleep(0.5)
-    return docker_repo_info()
 
 
 def docker_repo_versions(root: Path) -> dict[str, dict[str, str]]:
@@ -798,7 +814,11 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "registry":
         ensure_registry()
     elif args.command == "docker-repo":
-        print(json.dumps(ensure_docker_repo(), indent=2))
+        info = ensure_docker_repo()
+        say(f"docker_engine_upstream_url: {info['url']} (on {info['network']})")
+        say(f"public key on this machine: {info['key']}")
+        for suite, packages in info["packages"].items():
+            say(f"{suite}: " + ", ".join(f"{p} {v}" for p, v in sorted(packages.items())))
     elif args.command == "down":
         down()
 

@@ -9,6 +9,7 @@ key it is told to trust is another one.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -157,3 +158,27 @@ def test_apt_refuses_the_stand_in_without_its_own_key(
     assert "is not signed" in update.stderr
     policy = sh(host, f"apt-cache {only} policy docker-ce").stdout
     assert "Candidate" not in policy or "Candidate: (none)" in policy
+
+
+def test_a_second_run_reuses_the_key_and_the_repository(docker_repo: dict[str, object]) -> None:
+    key = Path(str(docker_repo["key"])).read_text()
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "testbed.py"), "docker-repo"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "building" not in out and "signing key" not in out, out
+    assert Path(str(docker_repo["key"])).read_text() == key
+    status = json.loads(
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "testbed.py"), "status"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )["docker_repo"]
+    assert status["serving"] is True
+    assert status["url"] == "http://docker-repo"
+    for suite in ("bookworm", "trixie"):
+        assert sorted(status["packages"][suite]) == sorted(testbed.DOCKER_REPO_PACKAGES)
