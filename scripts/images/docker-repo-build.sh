@@ -247,6 +247,20 @@ build_suite() { # release
     # docker-ce: the daemon, docker-proxy, docker-init and the units and init script.
     t=$engine_tree
     keep_scripts "$engine" "$t"
+    # A removed (not purged) docker.io leaves /etc/init.d/docker non-executable, and a
+    # package that takes the conffile over keeps that mode: Debian's own snippets then
+    # skip update-rc.d and the start, and sysvinit cannot start Docker. Make it
+    # executable again before they look at it.
+    awk 'done != 1 && /^set -e$/ {
+            print
+            print "if [ \"$1\" = configure ] && [ -f /etc/init.d/docker ]; then"
+            print "    chmod 755 /etc/init.d/docker"
+            print "fi"
+            done = 1
+            next
+        } { print }' "$t/DEBIAN/postinst" >"$WORK/postinst"
+    grep -q 'chmod 755 /etc/init.d/docker' "$WORK/postinst"
+    cat "$WORK/postinst" >"$t/DEBIAN/postinst"
     # Debian links docker-init to tini's static binary; Docker ships the binary itself.
     dpkg-deb --fsys-tarfile "$tini" | tar -xO ./usr/bin/tini-static >"$t/usr/bin/docker-init.new"
     chmod 755 "$t/usr/bin/docker-init.new"

@@ -129,7 +129,9 @@ def test_the_role_s_package_names_install_over_debian_s_docker_io(
         " && test -L /etc/systemd/system/multi-user.target.wants/docker.service"
         " && test -L /etc/systemd/system/sockets.target.wants/docker.socket"
         " && test -L /etc/systemd/system/multi-user.target.wants/containerd.service"
-        " && getent group docker",
+        " && getent group docker"
+        # sysvinit hosts: docker.io's removal made its init script non-executable.
+        " && test -x /etc/init.d/docker",
     )
 
 
