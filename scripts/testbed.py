@@ -17,6 +17,9 @@ Steps (``up`` runs them in order):
               hash of their recipe: rebuilt only when missing or when the recipe changes.
 ``registry``  a plain-HTTP registry (Debian's ``docker-registry``) on 127.0.0.1:5000 and on
               the ``nb-testbed`` network, so that pulls in tests are real pulls.
+``docker-repo`` a stand-in for Docker's apt repository (Debian's Docker packages under
+              Docker's names, signed by a key made here) served as http://docker-repo on
+              ``nb-testbed``; ``status`` names its URL and key file.
 
 ``down`` removes what the test-bed created (labelled ``org.noticeboard.testbed``) and
 nothing else. ``build`` runs a BuildKit build that receives the machine's CA bundle as a
@@ -26,6 +29,7 @@ build secret (``--secret id=ca``), the way a user behind an intercepting proxy w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -510,6 +514,237 @@ def seed_registry() -> None:
     run([docker_cli(), "push", target], quiet=True)
 
 
+# --- Docker's apt repository (stand-in) ---------------------------------------------
+#
+# The docker_engine role's `docker_engine_source: upstream` installs from Docker's apt
+# repository, which these machines cannot reach. This step makes a stand-in with the same
+# layout and package names, repackaged from Debian's own Docker packages without
+# compiling anything (scripts/images/docker-repo-build.sh), signs it with a key made
+# here once and kept, and serves it over plain HTTP on the nb-testbed network:
+#
+#   docker_engine_upstream_url: http://docker-repo       (the role appends /debian)
+#   docker_engine_upstream_gpg_key: the file docker_repo_info()["key"] names, copied to
+#   the host (or leave it empty: the role then fetches http://docker-repo/debian/gpg)
+
+DOCKER_REPO_NAME = "nb-testbed-docker-repo"
+DOCKER_REPO_ALIAS = "docker-repo"
+DOCKER_REPO_URL = f"http://{DOCKER_REPO_ALIAS}"
+DOCKER_REPO_SUITES = ("bookworm", "trixie")
+# Where the Compose v2 and Buildx plugins come from for a release without them (Debian 12);
+# the build checks that the target release's libc satisfies their GLIBC_ symbol versions.
+DOCKER_REPO_PLUGIN_SUITE = "trixie"
+DOCKER_REPO_SCRIPT = RECIPES / "docker-repo-build.sh"
+DOCKER_REPO_CACHE = CACHE / "docker-repo"
+DOCKER_REPO_KEY_DIR = DOCKER_REPO_CACHE / "key"
+DOCKER_REPO_KEY = DOCKER_REPO_KEY_DIR / "docker-repo.asc"
+DOCKER_REPO_PACKAGES = (
+    "docker-ce",
+    "docker-ce-cli",
+    "containerd.io",
+    "docker-buildx-plugin",
+    "docker-compose-plugin",
+)
+
+IMAGES["docker-repo"] = Image(
+    "local/docker-repo:trixie",
+    dockerfile="docker-repo.Dockerfile",
+    base="local/debian:trixie",
+    needs=["trixie"],
+)
+
+
+def _docker_repo_container(command: str, out: Path | None = None) -> None:
+    """Run the build script in a throwaway container of the docker-repo image."""
+    DOCKER_REPO_KEY_DIR.mkdir(parents=True, exist_ok=True)
+    (DOCKER_REPO_CACHE / "debs").mkdir(parents=True, exist_ok=True)
+    mounts = [
+        f"{DOCKER_REPO_SCRIPT}:/build.sh:ro",
+        f"{DOCKER_REPO_KEY_DIR}:/key",
+        f"{DOCKER_REPO_CACHE / 'debs'}:/debs",
+    ]
+    if out is not None:
+        mounts.append(f"{out}:/out")
+    run(
+        [
+            docker_cli(),
+            "run",
+            "--rm",
+            "--name",
+            f"nb-testbed-docker-repo-{command}-{os.getpid()}",
+            "--label",
+            f"{LABEL}=build",
+            *(arg for mount in mounts for arg in ("-v", mount)),
+            "-e",
+            f"MIRROR={DEBIAN_MIRROR}",
+            "-e",
+            f"SUITES={' '.join(DOCKER_REPO_SUITES)}",
+            "-e",
+            f"PLUGIN_SUITE={DOCKER_REPO_PLUGIN_SUITE}",
+            IMAGES["docker-repo"].tag,
+            "sh",
+            "/build.sh",
+            command,
+        ]
+    )
+
+
+def docker_repo_recipe() -> str:
+    """What the repository is made from; the signing key is part of it."""
+    parts = [
+        DOCKER_REPO_SCRIPT.read_text(),
+        IMAGES["docker-repo"].recipe(),
+        DEBIAN_MIRROR,
+        " ".join(DOCKER_REPO_SUITES),
+        DOCKER_REPO_PLUGIN_SUITE,
+        DOCKER_REPO_KEY.read_text() if DOCKER_REPO_KEY.exists() else "",
+    ]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def docker_repo_root() -> Path:
+    """The directory served at http://docker-repo/ (``debian/`` is in it)."""
+    return DOCKER_REPO_CACHE / f"repo-{docker_repo_recipe()}"
+
+
+@contextlib.contextmanager
+def _docker_repo_lock():
+    """One build or (re)start at a time, across processes (parallel test workers)."""
+    import fcntl
+
+    DOCKER_REPO_CACHE.mkdir(parents=True, exist_ok=True)
+    with open(DOCKER_REPO_CACHE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def build_docker_repo() -> Path:
+    """Make the signing key (once) and the repository (when its recipe changed)."""
+    with _docker_repo_lock():
+        return _build_docker_repo()
+
+
+def _build_docker_repo() -> Path:
+    ensure_images(["docker-repo"])
+    if not DOCKER_REPO_KEY.exists():
+        _docker_repo_container("key")
+    root = docker_repo_root()
+    if (root / ".complete").exists():
+        return root
+    say(f"building the Docker apt repository stand-in ({', '.join(DOCKER_REPO_SUITES)})")
+    started = time.monotonic()
+    partial = root.with_name(root.name + ".partial")
+    if partial.exists():
+        run(as_root(["rm", "-rf", str(partial)]))
+    partial.mkdir()
+    _docker_repo_container("build", partial)
+    (partial / ".complete").write_text(docker_repo_recipe() + "\n")
+    partial.rename(root)
+    for old in DOCKER_REPO_CACHE.glob("repo-*"):
+        if old != root:
+            run(as_root(["rm", "-rf", str(old)]))
+    say(f"Docker apt repository stand-in made in {time.monotonic() - started:.0f} s")
+    return root
+
+
+def _docker_repo_serving(recipe: str) -> bool:
+    label = output(
+        [
+            docker_cli(),
+            "ps",
+            "--filter",
+            f"name=^{DOCKER_REPO_NAME}$",
+            "--format",
+            f'{{{{.Label "{LABEL}.recipe"}}}}',
+        ]
+    )
+    return label == recipe
+
+
+def ensure_docker_repo() -> dict[str, object]:
+    """Build the stand-in if needed and serve it as http://docker-repo on nb-testbed."""
+    with _docker_repo_lock():
+        _serve_docker_repo(_build_docker_repo())
+    return docker_repo_info()
+
+
+def _serve_docker_repo(root: Path) -> None:
+    recipe = docker_repo_recipe()
+    ensure_network()
+    if not _docker_repo_serving(recipe):
+        run([docker_cli(), "rm", "-f", DOCKER_REPO_NAME], quiet=True, check=False)
+        say(f"serving the Docker apt repository stand-in as {DOCKER_REPO_URL} on {NETWORK}")
+        run(
+            [
+                docker_cli(),
+                "run",
+                "-d",
+                "--name",
+                DOCKER_REPO_NAME,
+                "--label",
+                LABEL,
+                "--label",
+                f"{LABEL}.recipe={recipe}",
+                "--network",
+                NETWORK,
+                "--network-alias",
+                DOCKER_REPO_ALIAS,
+                "--restart",
+                "unless-stopped",
+                "-v",
+                f"{root}:/srv:ro",
+                IMAGES["docker-repo"].tag,
+                "busybox",
+                "httpd",
+                "-f",
+                "-p",
+                "80",
+                "-h",
+                "/srv",
+            ],
+            quiet=True,
+        )
+    deadline = time.monotonic() + 30
+    probe = ["busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/debian/gpg"]
+    while not ok([docker_cli(), "exec", DOCKER_REPO_NAME, *probe]):
+        if time.monotonic() > deadline:
+            fail(
+                "the Docker repository stand-in did not answer; "
+                f"see 'docker logs {DOCKER_REPO_NAME}'"
+            )
+        time.sleep(0.5)
+
+
+def docker_repo_versions(root: Path) -> dict[str, dict[str, str]]:
+    """Each release's package versions, read from the repository's own index."""
+    versions: dict[str, dict[str, str]] = {}
+    for suite in DOCKER_REPO_SUITES:
+        index = root / "debian" / "dists" / suite / "stable" / "binary-amd64" / "Packages"
+        if not index.exists():
+            continue
+        found: dict[str, str] = {}
+        for stanza in index.read_text().split("\n\n"):
+            fields = dict(line.split(": ", 1) for line in stanza.splitlines() if ": " in line[:40])
+            if "Package" in fields:
+                found[fields["Package"]] = fields.get("Version", "")
+        versions[suite] = found
+    return versions
+
+
+def docker_repo_info() -> dict[str, object]:
+    """What a scenario needs: the URL (inside nb-testbed), the public key file, versions."""
+    root = docker_repo_root() if DOCKER_REPO_KEY.exists() else None
+    ready = root is not None and (root / ".complete").exists()
+    return {
+        "url": DOCKER_REPO_URL,
+        "key": str(DOCKER_REPO_KEY) if DOCKER_REPO_KEY.exists() else None,
+        "network": NETWORK,
+        "serving": ready and engine_answers() and _docker_repo_serving(docker_repo_recipe()),
+        "root": str(root) if ready else None,
+        "suites": list(DOCKER_REPO_SUITES),
+        "packages": docker_repo_versions(root) if ready else {},
+    }
+
+
 # --- checkouts ----------------------------------------------------------------------
 
 
@@ -653,6 +888,7 @@ def status() -> dict[str, object]:
             name: image_recipe_label(img.tag) == img.recipe() for name, img in IMAGES.items()
         },
         "registry": f"127.0.0.1:{REGISTRY_PORT}" if container_running(REGISTRY_NAME) else None,
+        "docker_repo": docker_repo_info(),
     }
 
 
@@ -668,12 +904,14 @@ def main(argv: list[str] | None = None) -> None:
         help=f"comma-separated images to make sure of ({', '.join(IMAGES)})",
     )
     up.add_argument("--no-registry", action="store_true")
+    up.add_argument("--no-docker-repo", action="store_true")
     sub.add_parser("engine", help="make sure a Docker engine answers")
     sub.add_parser("compose", help="make sure 'docker compose' (v2) works")
     sub.add_parser("binfmt", help="register qemu-aarch64 for arm64 emulation")
     images = sub.add_parser("images", help="build (or confirm cached) base images")
     images.add_argument("names", nargs="+", choices=list(IMAGES))
     sub.add_parser("registry", help="start the local test registry")
+    sub.add_parser("docker-repo", help="build and serve the stand-in of Docker's apt repository")
     packages = sub.add_parser("packages", help="install Debian packages that are missing")
     packages.add_argument("names", nargs="+")
     sub.add_parser("down", help="remove test-bed containers and networks")
@@ -717,6 +955,8 @@ def main(argv: list[str] | None = None) -> None:
         if not args.no_registry:
             ensure_registry()
             seed_registry()
+        if not args.no_docker_repo:
+            ensure_docker_repo()
         say("ready")
     elif args.command == "compose":
         ensure_compose()
@@ -728,6 +968,12 @@ def main(argv: list[str] | None = None) -> None:
         ensure_registry()
     elif args.command == "host":
         ensure_host(args.name, args.image, args.extra)
+    elif args.command == "docker-repo":
+        info = ensure_docker_repo()
+        say(f"docker_engine_upstream_url: {info['url']} (on {info['network']})")
+        say(f"public key on this machine: {info['key']}")
+        for suite, packages in info["packages"].items():
+            say(f"{suite}: " + ", ".join(f"{p} {v}" for p, v in sorted(packages.items())))
     elif args.command == "down":
         down()
 
