@@ -843,7 +843,7 @@ def ensure_host(name: str, image: str, extra: list[str]) -> None:
     )
     if not state:
         say(f"creating the host {name} from {image}")
-        run(
+        created = run(
             [
                 docker_cli(),
                 "run",
@@ -858,8 +858,12 @@ def ensure_host(name: str, image: str, extra: list[str]) -> None:
                 *extra,
                 image,
             ],
-            quiet=True,
+            capture_output=True,
+            text=True,
+            check=False,
         )
+        if created.returncode != 0:
+            fail(f"could not create the host {name}: {created.stderr.strip()}")
     elif state != "running":
         say(f"starting the host {name}")
         run([docker_cli(), "start", name], quiet=True)
@@ -920,7 +924,9 @@ def main(argv: list[str] | None = None) -> None:
     host = sub.add_parser("host", help="create or start a test host that boots systemd")
     host.add_argument("name")
     host.add_argument("--image", default="local/systemd-host:trixie")
-    host.add_argument("extra", nargs=argparse.REMAINDER, help="more `docker run` options")
+    host.add_argument(
+        "extra", nargs=argparse.REMAINDER, help="more `docker run` options, after NAME"
+    )
     sub.add_parser("status", help="print what is ready, as JSON")
     # Listed for --help only: main() hands everything after "build" to docker build.
     sub.add_parser("build", help="BuildKit build with the CA bundle as secret 'ca'")
