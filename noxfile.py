@@ -129,7 +129,7 @@ def docs(session: nox.Session) -> None:
         "docs",
         str(out / "linkcheck"),
     )
-    _testbed(session, "up", "--images", "trixie")
+    _testbed(session, "up", "--images", "trixie", "--no-docker-repo")
     _pytest(session, "docs", "tests/docs")
 
 
@@ -142,5 +142,11 @@ def bench(session: nox.Session) -> None:
     session.install("--no-deps", "-e", ".")
     # The registry, the host images (the rolling group's Molecule hosts, the deploy
     # group's rollout-local host) and the arm64 base of the emulated build.
-    _testbed(session, "up", "--images", "trixie,trixie-arm64,systemd-host,docker-host")
+    _testbed(
+        session,
+        "up",
+        "--images",
+        "trixie,trixie-arm64,systemd-host,docker-host",
+        "--no-docker-repo",
+    )
     session.run("python", str(ROOT / "bench" / "run.py"), *session.posargs)
