@@ -4,8 +4,13 @@ replacing Debian's docker.io, and the engine runs under systemd with Compose v2.
 import json
 
 IMAGE = "registry:5000/testbed/debian:trixie"
-UPSTREAM = ("docker-ce", "docker-ce-cli", "containerd.io", "docker-buildx-plugin",
-            "docker-compose-plugin")
+UPSTREAM = (
+    "docker-ce",
+    "docker-ce-cli",
+    "containerd.io",
+    "docker-buildx-plugin",
+    "docker-compose-plugin",
+)
 
 
 def _sources(host):
@@ -40,7 +45,8 @@ def test_packages_are_verified_with_the_key_fetched_from_the_repository(host):
     assert key.user == "root" and key.mode == 0o644
     assert key.content_string.startswith("-----BEGIN PGP PUBLIC KEY BLOCK-----")
     # apt really verified it: the repository's lists are there and signed.
-    assert host.run("ls /var/lib/apt/lists/ | grep -q docker-repo_debian_dists_bookworm_InRelease").rc == 0
+    lists = host.check_output("ls /var/lib/apt/lists/").split()
+    assert "docker-repo_debian_dists_bookworm_InRelease" in lists
 
 
 def test_dockers_packages_replaced_debians(host):
