@@ -176,8 +176,10 @@ def _json_object() -> dict:
     return data
 
 
-def _unknown(name: str) -> ApiError:
+def _unknown(name: str | None) -> ApiError:
     """Refuse a field this API does not know, rather than drop what it holds."""
+    if name is None:  # a form part whose header gives it no name
+        return ApiError(400, "a part of the form has no name", "body")
     shown = name if len(name) <= 40 else name[:40] + "…"
     known = f"a note has {', '.join(NOTE_FIELDS)} and {ATTACHMENT_FIELD}"
     # A name that cannot be shown back (empty, or not text) is blamed on the body.
@@ -197,7 +199,7 @@ def _form() -> tuple[MultiDict, FileStorage | None]:
         form, files = request.form, request.files
     except ValueError as exc:
         raise ApiError(400, f"the form could not be read whole: {exc}", "body") from None
-    for name in set(form) | set(files):
+    for name in {*form, *files}:
         if name not in (*NOTE_FIELDS, ATTACHMENT_FIELD):
             raise _unknown(name)
         if len(form.getlist(name)) + len(files.getlist(name)) > 1:

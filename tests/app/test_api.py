@@ -195,8 +195,19 @@ END = f"--{BOUNDARY}--\r\n"
         (BODY_PART + FILE_PART + FILE_PART + END, "attachment"),
         # Bytes and no file name: not what a form sends for "no file chosen".
         (BODY_PART + FILE_PART.replace('filename="a.txt"', 'filename=""') + END, "attachment"),
+        # A part with no name at all.
+        (BODY_PART + FILE_PART.replace('name="attachment"; ', "") + END, "body"),
     ],
-    ids=["lost-quote", "no-colon", "no-blank-line", "cut-short", "not-a-file", "twice", "no-name"],
+    ids=[
+        "lost-quote",
+        "no-colon",
+        "no-blank-line",
+        "cut-short",
+        "not-a-file",
+        "twice",
+        "no-file-name",
+        "no-part-name",
+    ],
 )
 def test_a_form_that_cannot_be_read_whole_stores_nothing(app, client, raw, field):
     """A note is stored with its attachment or not at all."""
