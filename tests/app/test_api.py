@@ -173,30 +173,45 @@ FILE_PART = f"--{BOUNDARY}\r\n{FILE_HEAD}\r\nContent-Type: text/plain\r\n\r\nDAT
 END = f"--{BOUNDARY}--\r\n"
 
 
+# Werkzeug could not parse these; its default was to hand the view an empty form, which
+# answered "body is required" to a client that had sent one.
+UNREADABLE = "the form could not be read whole"
+
+
 @pytest.mark.parametrize(
-    ("raw", "field"),
+    ("raw", "field", "says"),
     [
         # A quote lost in the part header: the file became a text field of another name.
         (
             BODY_PART + FILE_PART.replace('"attachment"', '"attachment') + END,
             "attachment; filename=",
+            "unknown field",
         ),
         # No colon after the header's name.
         (
             BODY_PART + FILE_PART.replace("Content-Disposition:", "Content-Disposition") + END,
             "body",
+            UNREADABLE,
         ),
         # No blank line between the part's headers and its bytes.
-        (BODY_PART + FILE_PART.replace("\r\n\r\nDATA", "\r\nDATA") + END, "body"),
+        (BODY_PART + FILE_PART.replace("\r\n\r\nDATA", "\r\nDATA") + END, "body", UNREADABLE),
         # Cut short: no closing boundary.
-        (BODY_PART + FILE_PART[:-10], "body"),
+        (BODY_PART + FILE_PART[:-10], "body", UNREADABLE),
         # The file part named like a text field, or sent twice.
-        (BODY_PART + FILE_PART.replace('; filename="a.txt"', "") + END, "attachment"),
-        (BODY_PART + FILE_PART + FILE_PART + END, "attachment"),
+        (
+            BODY_PART + FILE_PART.replace('; filename="a.txt"', "") + END,
+            "attachment",
+            "must be a file part",
+        ),
+        (BODY_PART + FILE_PART + FILE_PART + END, "attachment", "once"),
         # Bytes and no file name: not what a form sends for "no file chosen".
-        (BODY_PART + FILE_PART.replace('filename="a.txt"', 'filename=""') + END, "attachment"),
+        (
+            BODY_PART + FILE_PART.replace('filename="a.txt"', 'filename=""') + END,
+            "attachment",
+            "no filename",
+        ),
         # A part with no name at all.
-        (BODY_PART + FILE_PART.replace('name="attachment"; ', "") + END, "body"),
+        (BODY_PART + FILE_PART.replace('name="attachment"; ', "") + END, "body", "no name"),
     ],
     ids=[
         "lost-quote",
@@ -209,8 +224,8 @@ END = f"--{BOUNDARY}--\r\n"
         "no-part-name",
     ],
 )
-def test_a_form_that_cannot_be_read_whole_stores_nothing(app, client, raw, field):
-    """A note is stored with its attachment or not at all."""
+def test_a_form_that_cannot_be_read_whole_stores_nothing(app, client, raw, field, says):
+    """A note is stored with its attachment or not at all, and the answer says why."""
     before = counts(app)
     response = client.post(
         "/api/notes",
@@ -219,6 +234,7 @@ def test_a_form_that_cannot_be_read_whole_stores_nothing(app, client, raw, field
     )
     assert response.status_code == 400, response.get_data(as_text=True)
     assert response.get_json()["field"] == field
+    assert says in response.get_json()["error"]
     assert counts(app) == before
 
 
