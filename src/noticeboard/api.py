@@ -100,7 +100,9 @@ def list_notes():
     limit = _int_arg("limit", PAGE_DEFAULT, 1, PAGE_MAX)
     before = _int_arg("before", None, 1, BEFORE_MAX)
     query = select(Note).order_by(Note.id.desc()).limit(limit + 1)
-    if before is not None:
+    # A bound above the id column's range is above every note: no filter, and no
+    # comparison PostgreSQL would refuse as "integer out of range".
+    if before is not None and before <= NOTE_ID_MAX:
         query = query.where(Note.id < before)
     with db().reading() as session:
         notes = list(session.scalars(query))

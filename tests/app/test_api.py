@@ -120,6 +120,15 @@ def test_bad_pagination_is_a_400(client, query):
     assert response.get_json()["field"] in {"limit", "before"}
 
 
+@pytest.mark.parametrize("before", [2**31 - 1, 2**31, 2**53])
+def test_a_before_beyond_every_id_lists_from_the_newest(client, before):
+    """Found by the property tests: PostgreSQL refused 2**31 against its 32-bit ids."""
+    ids = [create(client, f"note {i}")["id"] for i in range(2)]
+    response = client.get(f"/api/notes?before={before}")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert [n["id"] for n in response.get_json()["notes"]] == ids[::-1]
+
+
 @pytest.mark.parametrize(
     "note_id", [str(2**31), str(2**63), str(2**64 + 1), "9" * 40, "0", "-1", "abc", "%C2%B2"]
 )
