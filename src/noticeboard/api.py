@@ -193,9 +193,9 @@ def _form() -> tuple[MultiDict, FileStorage | None]:
     """The form's fields and its attachment, or a 400: nothing a client sent is dropped.
 
     The request class makes a form that cannot be parsed whole raise instead of coming
-    back empty or cut short (see ``noticeboard.app``), and a part under a name this API
-    does not know is refused: a mangled part header turns ``attachment`` into such a
-    name, and the note would otherwise be stored without its file.
+    back empty (see ``noticeboard.app``), and a part under a name this API does not know
+    is refused: a mangled part header turns ``attachment`` into such a name, and the
+    note would otherwise be stored without its file.
     """
     try:
         form, files = request.form, request.files

@@ -47,8 +47,9 @@ SECURITY_HEADERS = {
 class StrictFormRequest(Request):
     """A request whose form, if it cannot be parsed whole, raises ``ValueError``.
 
-    Werkzeug's default is to swallow the error and hand back what it read so far, or
-    nothing; the API would then store a note without the parts that were lost.
+    Werkzeug's default swallows the error and hands the view an empty form, which the
+    API then refused with "body is required" to a client that had sent one; raising
+    lets it say what it could not read.
     """
 
     def make_form_data_parser(self):
