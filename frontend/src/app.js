@@ -21,11 +21,13 @@ function el(tag, props = {}, children = []) {
 function renderNote(note) {
   const created = new Date(note.created_at);
   const parts = [
-    el("h3", { textContent: note.title }),
-    el("p", { className: "body", textContent: note.body }),
+    // dir="auto": each text takes its direction from its own first strong character.
+    el("h3", { textContent: note.title, dir: "auto" }),
+    el("p", { className: "body", textContent: note.body, dir: "auto" }),
   ];
   if (note.attachment) {
-    const link = el("a", { href: note.attachment.url, textContent: note.attachment.name });
+    const { url, name } = note.attachment;
+    const link = el("a", { href: url, textContent: name, dir: "auto" });
     link.setAttribute("download", "");
     parts.push(
       el("p", { className: "attachment" }, [

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.datastructures import FileStorage, MultiDict
 
+from noticeboard import openapi
 from noticeboard.db import Database
-from noticeboard.errors import ApiError
+from noticeboard.errors import ApiError, whole_number
 from noticeboard.events import payload
 from noticeboard.maintenance import ReadOnlyError
-from noticeboard.models import BODY_MAX, TITLE_MAX, Event, Note, utcnow
+from noticeboard.models import BODY_MAX, NOTE_ID_MAX, TITLE_MAX, Event, Note, utcnow
+from noticeboard.openapi import ATTACHMENT_FIELD, BEFORE_MAX, NOTE_FIELDS, PAGE_DEFAULT, PAGE_MAX
 from noticeboard.storage import (
     AttachmentTooLargeError,
     DatabaseStorage,
@@ -25,8 +29,7 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-PAGE_DEFAULT = 20
-PAGE_MAX = 100
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
 def db() -> Database:
@@ -41,9 +44,30 @@ def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
     text = request.args.get(name)
     if text is None or text == "":
         return default
-    if not text.isdigit() or not low <= int(text) <= high:
+    number = whole_number(text, low, high)
+    if number is None:
         raise ApiError(400, f"{name} must be a whole number from {low} to {high}", name)
-    return int(text)
+    return number
+
+
+def _note_id(text: str) -> int:
+    """The id in a note's URL; anything that is not one names no note."""
+    number = whole_number(text, 1, NOTE_ID_MAX)
+    if number is None:
+        shown = text if len(text) <= 40 else text[:40] + "…"
+        raise ApiError(404, f"note {shown} does not exist (ids are 1 to {NOTE_ID_MAX})", "id")
+    return number
+
+
+def _storable(value: str) -> bool:
+    """True unless a database would refuse the text: NUL (PostgreSQL) or lone surrogates."""
+    if "\0" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _text_field(data, name: str, limit: int, required: bool) -> str | None:
@@ -54,6 +78,10 @@ def _text_field(data, name: str, limit: int, required: bool) -> str | None:
         return None
     if not isinstance(value, str):
         raise ApiError(400, f"{name} must be a string", name)
+    if not _storable(value):
+        raise ApiError(
+            400, f"{name} must not contain NUL characters or unpaired surrogates (\\ud800)", name
+        )
     value = value.strip()
     if not value:
         raise ApiError(400, f"{name} must not be empty", name)
@@ -70,9 +98,11 @@ def _title_from(body: str) -> str:
 @bp.get("/notes")
 def list_notes():
     limit = _int_arg("limit", PAGE_DEFAULT, 1, PAGE_MAX)
-    before = _int_arg("before", None, 1, 2**53)
+    before = _int_arg("before", None, 1, BEFORE_MAX)
     query = select(Note).order_by(Note.id.desc()).limit(limit + 1)
-    if before is not None:
+    # A bound above the id column's range is above every note: no filter, and no
+    # comparison PostgreSQL would refuse as "integer out of range".
+    if before is not None and before <= NOTE_ID_MAX:
         query = query.where(Note.id < before)
     with db().reading() as session:
         notes = list(session.scalars(query))
@@ -86,14 +116,9 @@ def list_notes():
 def create_note():
     upload = None
     if request.mimetype == "application/json":
-        data = request.get_json(silent=True)
-        if not isinstance(data, dict):
-            raise ApiError(400, "the body must be a JSON object with a 'body' string", "body")
-    elif request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        data = request.form
-        upload = request.files.get("attachment")
-        if upload is not None and not upload.filename:
-            upload = None
+        data = _json_object()
+    elif request.mimetype in FORM_TYPES:
+        data, upload = _form()
     else:
         raise ApiError(
             415, "send application/json, or multipart/form-data with an attachment", "body"
@@ -139,6 +164,61 @@ def create_note():
     return response
 
 
+def _json_object() -> dict:
+    try:
+        data = json.loads(request.get_data(cache=False))
+    except (ValueError, RecursionError):
+        # RecursionError: nesting deeper than the parser goes, which Flask's get_json misses.
+        raise ApiError(400, "the body is not valid JSON in UTF-8", "body") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "the body must be a JSON object with a 'body' string", "body")
+    for name in data:
+        if name not in NOTE_FIELDS:
+            raise _unknown(name)
+    return data
+
+
+def _unknown(name: str | None) -> ApiError:
+    """Refuse a field this API does not know, rather than drop what it holds."""
+    if name is None:  # a form part whose header gives it no name
+        return ApiError(400, "a part of the form has no name", "body")
+    shown = name if len(name) <= 40 else name[:40] + "…"
+    known = f"a note has {', '.join(NOTE_FIELDS)} and {ATTACHMENT_FIELD}"
+    # A name that cannot be shown back (empty, or not text) is blamed on the body.
+    field = name if name.strip() and _storable(name) else "body"
+    return ApiError(400, f"unknown field {shown!r}; {known}", field)
+
+
+def _form() -> tuple[MultiDict, FileStorage | None]:
+    """The form's fields and its attachment, or a 400: nothing a client sent is dropped.
+
+    The request class makes a form that cannot be parsed whole raise instead of coming
+    back empty (see ``noticeboard.app``), and a part under a name this API does not know
+    is refused: a mangled part header turns ``attachment`` into such a name, and the
+    note would otherwise be stored without its file.
+    """
+    try:
+        form, files = request.form, request.files
+    except ValueError as exc:
+        raise ApiError(400, f"the form could not be read whole: {exc}", "body") from None
+    for name in {*form, *files}:
+        if name not in (*NOTE_FIELDS, ATTACHMENT_FIELD):
+            raise _unknown(name)
+        if len(form.getlist(name)) + len(files.getlist(name)) > 1:
+            raise ApiError(400, f"{name} must be sent once", name)
+        if name == ATTACHMENT_FIELD and name in form:
+            raise ApiError(400, f"{name} must be a file part with a filename", name)
+        if name != ATTACHMENT_FIELD and name in files:
+            raise ApiError(400, f"{name} must be a text field, not a file", name)
+    upload = files.get(ATTACHMENT_FIELD)
+    if upload is not None and not upload.filename:
+        # What a form sends when no file is chosen: an empty part with an empty name.
+        if upload.stream.read(1):
+            raise ApiError(400, f"{ATTACHMENT_FIELD} has content but no filename", ATTACHMENT_FIELD)
+        upload = None
+    return form, upload
+
+
 def _discard(key: str, why: str) -> None:
     """Delete a stored attachment no note refers to; a failure leaves an orphan behind."""
     try:
@@ -154,14 +234,16 @@ def _load(session, note_id: int) -> Note:
     return note
 
 
-@bp.get("/notes/<int:note_id>")
-def get_note(note_id: int):
+@bp.get("/notes/<note_id>")
+def get_note(note_id: str):
+    note_id = _note_id(note_id)
     with db().reading() as session:
         return jsonify(_load(session, note_id).to_json())
 
 
-@bp.delete("/notes/<int:note_id>")
-def delete_note(note_id: int):
+@bp.delete("/notes/<note_id>")
+def delete_note(note_id: str):
+    note_id = _note_id(note_id)
     with db().writing() as session:
         note = _load(session, note_id)
         key = note.attachment_key
@@ -181,8 +263,9 @@ def delete_note(note_id: int):
     return Response(status=204)
 
 
-@bp.get("/notes/<int:note_id>/attachment")
-def download(note_id: int):
+@bp.get("/notes/<note_id>/attachment")
+def download(note_id: str):
+    note_id = _note_id(note_id)
     with db().reading() as session:
         note = _load(session, note_id)
     if not note.attachment_key:
@@ -202,3 +285,8 @@ def download(note_id: int):
     # Downloads never run as a page, even if a browser were to sniff them as one.
     response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
     return response
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    return jsonify(openapi.document())

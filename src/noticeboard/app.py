@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, jsonify, request
+from flask import Flask, Request, current_app, jsonify, request
 from markupsafe import escape
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -44,6 +44,20 @@ SECURITY_HEADERS = {
 }
 
 
+class StrictFormRequest(Request):
+    """A request whose form, if it cannot be parsed whole, raises ``ValueError``.
+
+    Werkzeug's default swallows the error and hands the view an empty form, which the
+    API then refused with "body is required" to a client that had sent one; raising
+    lets it say what it could not read.
+    """
+
+    def make_form_data_parser(self):
+        parser = super().make_form_data_parser()
+        parser.silent = False
+        return parser
+
+
 def create_app(config: settings.Settings | None = None) -> Flask:
     config = config or settings.load()
     settings.configure_logging(config.log_level)
@@ -51,6 +65,10 @@ def create_app(config: settings.Settings | None = None) -> Flask:
         log.warning("SECRET_KEY is not set; using a random key for this development process")
 
     app = Flask(__name__)
+    app.request_class = StrictFormRequest
+    # An empty path segment (a note id left out) is a 404 naming the path, not a redirect
+    # to another URL that the client did not ask for.
+    app.url_map.merge_slashes = False
     app.config.update(
         SECRET_KEY=config.secret_key,
         MAX_CONTENT_LENGTH=config.max_upload_bytes,
@@ -104,7 +122,13 @@ def _refuse_cross_site() -> None:
             403, f"state-changing API requests need the {CSRF_HEADER} header", CSRF_HEADER
         )
     origin = request.headers.get("Origin")
-    if origin and urlsplit(origin).netloc != request.host:
+    if not origin:
+        return
+    try:
+        netloc = urlsplit(origin).netloc
+    except ValueError:  # such as an unclosed "[" of an IPv6 address
+        netloc = None
+    if netloc != request.host:
         raise ApiError(403, "cross-origin requests are not accepted", "Origin")
 
 

@@ -42,8 +42,9 @@ from dataclasses import dataclass, field
 from flask import Blueprint, Response, current_app, request
 
 from noticeboard.db import Database
-from noticeboard.errors import ApiError
+from noticeboard.errors import ApiError, whole_number
 from noticeboard.migrate import describe_error
+from noticeboard.openapi import EVENT_ID_DIGITS
 
 log = logging.getLogger(__name__)
 
@@ -186,9 +187,10 @@ def _requested_last_id() -> int | None:
     text = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
     if text is None or text == "":
         return None
-    if not text.isdigit() or len(text) > 18:
+    number = whole_number(text, 0, 10**EVENT_ID_DIGITS - 1)
+    if number is None:
         raise ApiError(400, "Last-Event-ID must be a non-negative whole number", "Last-Event-ID")
-    return int(text)
+    return number
 
 
 @bp.get("/events")

@@ -21,6 +21,8 @@ Blob = LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 TITLE_MAX = 200
 BODY_MAX = 10_000
 NAME_MAX = 255
+#: ``notes.id`` is a 32-bit INTEGER on MariaDB and PostgreSQL; a larger id names no note.
+NOTE_ID_MAX = 2**31 - 1
 
 
 def utcnow() -> datetime:

@@ -3,17 +3,42 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, Phase
+from hypothesis import settings as hypothesis_settings
 
 from noticeboard import migrate, settings
 from noticeboard.app import create_app
 
 import services
 from helpers import base_env
+
+# Property tests (test_properties.py). "ci", the default, tries the same bounded set of
+# examples on every run, so a change only fails on what it broke. "explore" searches at
+# random with ten times as many, shrinks what it finds and remembers it in .hypothesis/:
+#     HYPOTHESIS_PROFILE=explore .venv/bin/nox -s tests -- -k test_properties --timeout=0
+# PROPERTY_EXAMPLES changes the ci count (500 per test and backend).
+_PROPERTY_CHECKS = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+    "print_blob": True,
+}
+hypothesis_settings.register_profile(
+    "ci",
+    max_examples=int(os.environ.get("PROPERTY_EXAMPLES", "500")),
+    derandomize=True,
+    database=None,
+    # No shrinking in CI: the failing example is printed as found, and a run stays bounded.
+    phases=[Phase.explicit, Phase.generate],
+    **_PROPERTY_CHECKS,
+)
+hypothesis_settings.register_profile("explore", max_examples=5000, **_PROPERTY_CHECKS)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 BACKENDS = ["sqlite", "mariadb", "postgresql"]
 SERVER_BACKENDS = ["mariadb", "postgresql"]

@@ -233,3 +233,47 @@ def post_note(base: str, body: str, **kwargs) -> dict:
     )
     assert response.status_code == 201, response.text
     return response.json()
+
+
+class Contract:
+    """Answers checked against the app's own OpenAPI document, as a client reads it.
+
+    A status the document does not list for the operation, or a JSON body its schema
+    refuses, fails the test; so the document cannot promise what the code does not do.
+    """
+
+    def __init__(self, document: dict):
+        from jsonschema import Draft202012Validator
+
+        self.document = document
+        self._validator = Draft202012Validator
+        self._cache: dict[str, object] = {}
+
+    def operation(self, method: str, path: str) -> dict | None:
+        return self.document["paths"].get(path, {}).get(method.lower())
+
+    def validate(self, schema: dict, value) -> None:
+        key = repr(schema)
+        validator = self._cache.get(key)
+        if validator is None:
+            validator = self._validator({**schema, "components": self.document["components"]})
+            self._cache[key] = validator
+        validator.validate(value)
+
+    def check(self, method: str, path: str, response) -> None:
+        """``response`` is a Werkzeug test response to ``method`` on the template ``path``."""
+        operation = self.operation(method, path)
+        assert operation is not None, f"{method} {path} is not in the document"
+        answers = operation["responses"]
+        assert str(response.status_code) in answers, (
+            f"{method} {path} answered {response.status_code}, which the document does not "
+            f"list ({', '.join(answers)}): {response.get_data(as_text=True)[:300]!r}"
+        )
+        content = answers[str(response.status_code)].get("content")
+        if not content:
+            return
+        assert response.mimetype in content, (
+            f"{method} {path} answered {response.mimetype} for {response.status_code}"
+        )
+        if response.mimetype == "application/json":
+            self.validate(content[response.mimetype]["schema"], response.get_json())

@@ -82,3 +82,42 @@ def test_a_note_posted_in_one_page_appears_in_another(browser, tmp_path):
         expect(writer.locator("#notes li")).to_have_count(0)
 
         assert problems == []
+
+
+NO_SIDEWAYS_SCROLL = (
+    "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+)
+
+
+def test_whatever_was_stored_never_pushes_the_page_sideways(browser, tmp_path):
+    """A long unbroken word, a long file name and right-to-left text, on a phone's width."""
+    url = f"sqlite:///{tmp_path / 'wide.db'}"
+    word = "W" * 300
+    # Hebrew and Arabic, and a file name as long as sanitising keeps (120 characters).
+    rtl = "שלום עולם، مرحبا بالعالم"
+    attachment = tmp_path / ("דוח-" + "n" * 150 + ".txt")
+    attachment.write_bytes(b"minutes\n")
+
+    with Server(url, tmp_path / "data", workers=1, MIGRATE_ON_START="auto") as srv:
+        context = browser.new_context(viewport={"width": 360, "height": 740})
+        page = context.new_page()
+        page.set_default_timeout(WAIT * 1000)
+        page.goto(srv.url + "/")
+        page.get_by_label("Title").fill(rtl + " " + "T" * 150)
+        page.get_by_role("textbox", name="Note", exact=True).fill(f"{rtl} {word} {rtl}")
+        page.get_by_label("Attachment").set_input_files(str(attachment))
+        page.get_by_role("button", name="Post").click()
+
+        # Drawn by the page's script, then by the server's template after a reload.
+        note = page.locator("#notes li")
+        expect(note).to_have_count(1)
+        expect(note.get_by_role("link")).to_contain_text("nnnn")
+        assert page.evaluate(NO_SIDEWAYS_SCROLL), page.evaluate(
+            "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        page.reload()
+        expect(page.locator("#notes li")).to_have_count(1)
+        assert page.evaluate(NO_SIDEWAYS_SCROLL), page.evaluate(
+            "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        context.close()
