@@ -112,7 +112,7 @@ def reachable(results: dict[str, str]) -> set[str]:
 def test_only_the_app_reaches_the_database(stack, containers, image):
     db = stack.inspect(stack.database)
     _, port, _ = DATABASES[stack.database]
-    (address,) = [n["IPAddress"] for n in db["NetworkSettings"]["Networks"].values()]
+    address = db["NetworkSettings"]["Networks"][f"{stack.name}_backend"]["IPAddress"]
     targets = [f"{stack.database}:{port}", f"{address}:{port}"]
 
     app = stack.inspect("app")["Id"]
