@@ -47,8 +47,9 @@ COMPOSE_VARIABLES: tuple[tuple[str, str | None, bool, str], ...] = (
         "MARIADB_IMAGE",
         "mariadb:11.8",
         False,
-        "Image of the optional MariaDB service (profile mariadb). Offline machines use "
-        "the stand-in from docker/standins/mariadb.",
+        "Image of the optional MariaDB service (profile mariadb). Choose MariaDB or "
+        "PostgreSQL, not both: the app uses the one DATABASE_URL names. Offline machines "
+        "use the stand-in from docker/standins/mariadb.",
     ),
     ("MARIADB_DATABASE", "noticeboard", False, "Database MariaDB creates on first start."),
     ("MARIADB_USER", "noticeboard", False, "User MariaDB creates on first start."),
@@ -59,6 +60,28 @@ COMPOSE_VARIABLES: tuple[tuple[str, str | None, bool, str], ...] = (
         "Password of MARIADB_USER. Required with the mariadb profile; use it in "
         "DATABASE_URL too, e.g. "
         "DATABASE_URL=mysql+pymysql://noticeboard:${MARIADB_PASSWORD}@mariadb:3306/noticeboard",
+    ),
+    (
+        "POSTGRES_IMAGE",
+        "postgres:17",
+        False,
+        "Image of the optional PostgreSQL service (profile postgres), the other choice "
+        "beside MariaDB. Offline machines use the stand-in from docker/standins/postgres.",
+    ),
+    ("POSTGRES_DB", "noticeboard", False, "Database PostgreSQL creates on first start."),
+    (
+        "POSTGRES_USER",
+        "noticeboard",
+        False,
+        "User PostgreSQL creates on first start (the owner of every database there).",
+    ),
+    (
+        "POSTGRES_PASSWORD",
+        None,
+        False,
+        "Password of POSTGRES_USER. Required with the postgres profile; use it in "
+        "DATABASE_URL too, e.g. "
+        "DATABASE_URL=postgresql+psycopg://noticeboard:${POSTGRES_PASSWORD}@postgres:5432/noticeboard",
     ),
     (
         "NOTICEBOARD_DEV_IMAGE",
@@ -107,7 +130,15 @@ COMPOSE_VARIABLES: tuple[tuple[str, str | None, bool, str], ...] = (
         "NODE_IMAGE",
         "node:22-bookworm-slim",
         False,
-        "Image of the optional front-end watcher (profile frontend).",
+        "Image of the optional front-end watcher (profile frontend). Offline machines "
+        "use the stand-in from docker/standins/node.",
+    ),
+    (
+        "NOTICEBOARD_FRONTEND",
+        "../frontend",
+        False,
+        "Front-end source tree the watcher builds from (relative to docker/); it writes "
+        "into NOTICEBOARD_SRC, the tree the development app serves.",
     ),
 )
 
@@ -132,7 +163,7 @@ APP_HEADER = """\
 def render() -> str:
     parts = [
         HEADER,
-        "# --- Compose: images, ports, MariaDB --------------------------------------------\n",
+        "# --- Compose: images, ports, MariaDB or PostgreSQL ------------------------------\n",
     ]
     for name, default, required, description in COMPOSE_VARIABLES:
         lines = [f"# {line}" for line in textwrap.wrap(description, 80, break_long_words=False)]

@@ -10,6 +10,8 @@ from imagetools import (  # noqa: F401 - fixtures are found by name
     dev_image,
     image,
     mariadb_image,
+    node_image,
+    postgres_image,
     src_copy,
 )
 

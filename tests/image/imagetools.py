@@ -34,7 +34,12 @@ LABEL = "org.noticeboard.test"
 RUN_ID = uuid.uuid4().hex[:8]
 TEST_REPO = "noticeboard-test"
 MARIADB_STANDIN = "local/mariadb:11.8"
+POSTGRES_STANDIN = "local/postgres:17"
+NODE_STANDIN = "local/node:trixie"
 REGISTRY = f"127.0.0.1:{testbed.REGISTRY_PORT}"
+CA_BUNDLE = testbed.CA_BUNDLE
+PROD = ROOT / "docker" / "docker-compose.prod.yml"
+DEV = ROOT / "docker" / "docker-compose.yml"
 BUILD_TIMEOUT = 3600
 
 
@@ -97,20 +102,34 @@ def dev_image(client: docker.DockerClient) -> Iterator[str]:
     sh(docker_cli(), "image", "rm", tag, check=False)
 
 
-@pytest.fixture(scope="session")
-def mariadb_image(client: docker.DockerClient) -> str:
-    """The MariaDB stand-in, built from Debian's package (kept: it is a cache)."""
+def build_standin(folder: str, tag: str) -> str:
+    """A stand-in for an official image, built from Debian's packages (kept: it is a cache)."""
     sh(
         *testbed.build_cli(),
         "--build-arg",
         f"BASE={testbed.IMAGES['trixie'].tag}",
         "-t",
-        MARIADB_STANDIN,
-        str(ROOT / "docker" / "standins" / "mariadb"),
+        tag,
+        str(ROOT / "docker" / "standins" / folder),
         env=testbed.build_env(),
         timeout=BUILD_TIMEOUT,
     )
-    return MARIADB_STANDIN
+    return tag
+
+
+@pytest.fixture(scope="session")
+def mariadb_image(client: docker.DockerClient) -> str:
+    return build_standin("mariadb", MARIADB_STANDIN)
+
+
+@pytest.fixture(scope="session")
+def postgres_image(client: docker.DockerClient) -> str:
+    return build_standin("postgres", POSTGRES_STANDIN)
+
+
+@pytest.fixture(scope="session")
+def node_image(client: docker.DockerClient) -> str:
+    return build_standin("node", NODE_STANDIN)
 
 
 class Containers:
@@ -222,8 +241,16 @@ class Compose:
         return [json.loads(line) for line in out.splitlines()]
 
     def started_at(self, service: str) -> str:
+        return self.inspect(service)["State"]["StartedAt"]
+
+    def inspect(self, service: str) -> dict:
+        """What Docker applied to the service's one container, as ``docker inspect`` has it."""
         (container,) = self.containers(service)
-        return sh(docker_cli(), "inspect", "-f", "{{.State.StartedAt}}", container["ID"]).stdout
+        return json.loads(sh(docker_cli(), "inspect", container["ID"]).stdout)[0]
+
+    def config(self) -> dict:
+        """The compose files as Compose reads them: anchors merged, sizes in bytes."""
+        return json.loads(self("config", "--format", "json").stdout)
 
     def logs(self) -> str:
         return self("logs", "--no-color", check=False).stdout[-6000:]
@@ -260,3 +287,60 @@ def src_copy(tmp_path: Path) -> Path:
         path.chmod(0o755 if path.is_dir() else 0o644)
     tmp_path.chmod(0o755)
     return target
+
+
+# --- the production file: notes and attachments through restarts (test_compose*.py) ----
+
+HEADERS = {"X-Requested-With": "test"}
+
+
+def create_note(base: str, payload: bytes) -> dict:
+    response = httpx.post(
+        f"{base}/api/notes",
+        headers=HEADERS,
+        data={"body": "survives restarts\nsecond line"},
+        files={"attachment": ("report.bin", payload, "application/octet-stream")},
+        timeout=60,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def assert_note_is_there(base: str, note_id: int, payload: bytes) -> None:
+    wait_http(f"{base}/readyz")
+    note = httpx.get(f"{base}/api/notes/{note_id}", timeout=30)
+    assert note.status_code == 200, note.text
+    assert note.json()["body"].startswith("survives restarts")
+    attachment = httpx.get(f"{base}/api/notes/{note_id}/attachment", timeout=60)
+    assert attachment.status_code == 200
+    assert attachment.content == payload
+
+
+def migrate_exit_codes(project) -> list[int]:
+    return [c.get("ExitCode") for c in project.containers("migrate")]
+
+
+def persistence_round_trip(project) -> None:
+    project.up()
+    assert migrate_exit_codes(project) == [0], project.logs()
+    base = f"http://127.0.0.1:{project.port('app')}"
+    payload = os.urandom(300 * 1024)
+    note = create_note(base, payload)
+
+    project("down", "--timeout", "30")
+    project.up()
+    base = f"http://127.0.0.1:{project.port('app')}"
+    assert_note_is_there(base, note["id"], payload)
+
+    project.up("--force-recreate", "--no-deps", "app")
+    base = f"http://127.0.0.1:{project.port('app')}"
+    assert_note_is_there(base, note["id"], payload)
+
+
+def prod_env(image: str, **extra: str) -> dict[str, str]:
+    return {
+        "SECRET_KEY": new_secret_key(),
+        "NOTICEBOARD_IMAGE": image,
+        "NOTICEBOARD_PUBLISH": "127.0.0.1:",
+        **extra,
+    }
