@@ -272,36 +272,32 @@ class Image:
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
+def _hosts(suite: str, key: str) -> dict[str, Image]:
+    """The test hosts of one Debian release: Ansible-manageable, then booting systemd."""
+    return {
+        f"molecule-host{key}": Image(
+            f"local/molecule-host:{suite}",
+            dockerfile="molecule-host.Dockerfile",
+            base=f"local/debian:{suite}",
+            needs=[suite],
+        ),
+        # Hosts that boot systemd, as users' servers do; bare of Docker, for the
+        # scenarios whose subject is installing it.
+        f"systemd-host{key}": Image(
+            f"local/systemd-host:{suite}",
+            dockerfile="systemd-host.Dockerfile",
+            base=f"local/molecule-host:{suite}",
+            needs=[f"molecule-host{key}"],
+        ),
+    }
+
+
 IMAGES: dict[str, Image] = {
     "bookworm": Image("local/debian:bookworm", suite="bookworm"),
     "trixie": Image("local/debian:trixie", suite="trixie"),
     "trixie-arm64": Image("local/debian-arm64:trixie", suite="trixie", arch="arm64"),
-    "molecule-host": Image(
-        "local/molecule-host:trixie",
-        dockerfile="molecule-host.Dockerfile",
-        base="local/debian:trixie",
-        needs=["trixie"],
-    ),
-    "molecule-host-bookworm": Image(
-        "local/molecule-host:bookworm",
-        dockerfile="molecule-host.Dockerfile",
-        base="local/debian:bookworm",
-        needs=["bookworm"],
-    ),
-    # Hosts that boot systemd, as users' servers do; bare of Docker, for the scenarios
-    # whose subject is installing it.
-    "systemd-host": Image(
-        "local/systemd-host:trixie",
-        dockerfile="systemd-host.Dockerfile",
-        base="local/molecule-host:trixie",
-        needs=["molecule-host"],
-    ),
-    "systemd-host-bookworm": Image(
-        "local/systemd-host:bookworm",
-        dockerfile="systemd-host.Dockerfile",
-        base="local/molecule-host:bookworm",
-        needs=["molecule-host-bookworm"],
-    ),
+    **_hosts("trixie", ""),
+    **_hosts("bookworm", "-bookworm"),
     # A systemd host with Docker already installed the way docker_engine's default source
     # installs it on Debian 13, for every scenario whose subject is not that install.
     "docker-host": Image(
