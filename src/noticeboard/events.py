@@ -111,11 +111,23 @@ class Broker:
                 return sub
             self._subscribers.add(sub)
             if self._poller is None:
+                # A new poller starts at the newest id as of now, before this subscriber
+                # reads its backlog: started later, it would begin past events that
+                # were committed after the backlog was read, and never deliver them.
                 self._poller = threading.Thread(
-                    target=self._run, name="noticeboard-sse-poller", daemon=True
+                    target=self._run,
+                    args=(self._newest_id(),),
+                    name="noticeboard-sse-poller",
+                    daemon=True,
                 )
                 self._poller.start()
         return sub
+
+    def _newest_id(self) -> int | None:
+        try:
+            return self.db.max_event_id()
+        except Exception:  # the poller reads it itself and reports the failure
+            return None
 
     def nudge(self) -> None:
         """A write was committed here: poll now rather than at the end of the wait."""
@@ -133,8 +145,7 @@ class Broker:
             sub.close()
         log.info("closed %d event streams for shutdown", len(subs))
 
-    def _run(self) -> None:
-        last_id: int | None = None
+    def _run(self, last_id: int | None) -> None:
         failing = False
         while True:
             if not worker_alive():
