@@ -15,6 +15,8 @@ Steps (``up`` runs them in order):
 ``binfmt``    qemu-user-static registered in binfmt_misc, so arm64 code runs.
 ``images``    base images made from Debian packages with debootstrap, cached by the
               hash of their recipe: rebuilt only when missing or when the recipe changes.
+``apt-cache`` Debian's apt-cacher-ng as http://apt-cache:3142 on ``nb-testbed``: test
+              hosts fetch Debian's packages through it, once per machine.
 ``registry``  a plain-HTTP registry (Debian's ``docker-registry``) on 127.0.0.1:5000 and on
               the ``nb-testbed`` network, so that pulls in tests are real pulls.
 ``docker-repo`` a stand-in for Docker's apt repository (Debian's Docker packages under
@@ -50,6 +52,11 @@ LABEL = "org.noticeboard.testbed"
 CACHE = Path(os.environ.get("NB_TESTBED_CACHE", "/var/cache/noticeboard-testbed"))
 DEBIAN_MIRROR = os.environ.get("NB_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 NETWORK = "nb-testbed"
+# The test network's addresses: Docker hands out the lower half; the upper half is for
+# hosts that must keep their address across a reboot (a platform's `ipv4_address`), as a
+# server on a LAN keeps its own. The Molecule README lists who holds which.
+NETWORK_SUBNET = "172.30.0.0/16"
+NETWORK_DYNAMIC = "172.30.0.0/17"
 REGISTRY_NAME = "nb-testbed-registry"
 REGISTRY_PORT = int(os.environ.get("NB_REGISTRY_PORT", "5000"))
 CA_BUNDLE = Path(os.environ.get("NB_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt"))
@@ -259,6 +266,8 @@ class Image:
     dockerfile: str = ""
     base: str = ""
     needs: list[str] = field(default_factory=list)
+    # Files in scripts/images that the Dockerfile copies: part of the recipe too.
+    files: list[str] = field(default_factory=list)
 
     @property
     def platform(self) -> str:
@@ -269,6 +278,9 @@ class Image:
         if self.dockerfile:
             parts.append((RECIPES / self.dockerfile).read_text())
             parts.append(self.base)
+        parts += [(RECIPES / name).read_text() for name in self.files]
+        # An image built on another is stale when that one's recipe changed.
+        parts += [IMAGES[name].recipe() for name in self.needs]
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
@@ -288,6 +300,7 @@ def _hosts(suite: str, key: str) -> dict[str, Image]:
             dockerfile="systemd-host.Dockerfile",
             base=f"local/molecule-host:{suite}",
             needs=[f"molecule-host{key}"],
+            files=["apt-proxy"],
         ),
     }
 
@@ -305,6 +318,12 @@ IMAGES: dict[str, Image] = {
         dockerfile="docker-host.Dockerfile",
         base="local/systemd-host:trixie",
         needs=["systemd-host"],
+    ),
+    "apt-cache": Image(
+        "local/apt-cache:trixie",
+        dockerfile="apt-cache.Dockerfile",
+        base="local/debian:trixie",
+        needs=["trixie"],
     ),
     "registry": Image(
         "local/registry:2",
@@ -447,43 +466,112 @@ def container_running(name: str) -> bool:
     return output([docker_cli(), "ps", "-q", "--filter", f"name=^{name}$"]) != ""
 
 
+@contextlib.contextmanager
+def locked(name: str):
+    """One process at a time, across the test runs and workers that start side by side."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with (CACHE / f".{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def ensure_network() -> None:
     # Docker lets two creates that race both succeed, and a name then matches two networks
     # ("is ambiguous"): test runs that start side by side take turns here.
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with (CACHE / ".network.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not ok([docker_cli(), "network", "inspect", NETWORK]):
-            run([docker_cli(), "network", "create", "--label", LABEL, NETWORK], quiet=True)
+    with locked("network"):
+        found = run(
+            [docker_cli(), "network", "inspect", "-f", "{{json .IPAM.Config}}", NETWORK],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if found.returncode != 0:
+            run(
+                [
+                    docker_cli(),
+                    "network",
+                    "create",
+                    "--label",
+                    LABEL,
+                    "--subnet",
+                    NETWORK_SUBNET,
+                    "--ip-range",
+                    NETWORK_DYNAMIC,
+                    NETWORK,
+                ],
+                quiet=True,
+            )
+        elif NETWORK_SUBNET not in found.stdout:
+            fail(
+                f"the network {NETWORK} exists without the subnet {NETWORK_SUBNET} "
+                f"({found.stdout.strip()}); run 'scripts/testbed.py down' and then 'up'"
+            )
 
 
-def ensure_registry() -> None:
-    ensure_images(["registry"])
+def serve(name: str, alias: str, image: str, args: list[str], command: list[str]) -> None:
+    """Run a test-bed service on nb-testbed as ALIAS, replaced when its image changed.
+
+    The container carries the recipe of what it runs, so a newer image or other options
+    replace it and an unchanged one is left running.
+    """
     ensure_network()
-    if container_running(REGISTRY_NAME):
+    with locked(name):
+        _serve(name, alias, image, args, command)
+
+
+def _serve(name: str, alias: str, image: str, args: list[str], command: list[str]) -> None:
+    recipe = hashlib.sha256(
+        "\n".join(
+            [output([docker_cli(), "image", "inspect", "-f", "{{.Id}}", image]), *args, *command]
+        ).encode()
+    ).hexdigest()[:16]
+    running = output(
+        [
+            docker_cli(),
+            "ps",
+            "--filter",
+            f"name=^{name}$",
+            "--format",
+            f'{{{{.Label "{LABEL}.recipe"}}}}',
+        ]
+    )
+    if running == recipe:
         return
-    run([docker_cli(), "rm", "-f", REGISTRY_NAME], quiet=True, check=False)
-    say(f"starting the test registry on 127.0.0.1:{REGISTRY_PORT} and network {NETWORK}")
+    run([docker_cli(), "rm", "-f", name], quiet=True, check=False)
+    say(f"starting {alias} on the {NETWORK} network")
     run(
         [
             docker_cli(),
             "run",
             "-d",
             "--name",
-            REGISTRY_NAME,
+            name,
             "--label",
             LABEL,
+            "--label",
+            f"{LABEL}.recipe={recipe}",
             "--network",
             NETWORK,
             "--network-alias",
-            "registry",
+            alias,
             "--restart",
             "unless-stopped",
-            "-p",
-            f"127.0.0.1:{REGISTRY_PORT}:5000",
-            IMAGES["registry"].tag,
+            *args,
+            image,
+            *command,
         ],
         quiet=True,
+    )
+
+
+def ensure_registry() -> None:
+    ensure_images(["registry"])
+    serve(
+        REGISTRY_NAME,
+        "registry",
+        IMAGES["registry"].tag,
+        ["-p", f"127.0.0.1:{REGISTRY_PORT}:5000"],
+        [],
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -508,6 +596,33 @@ def seed_registry() -> None:
     target = f"127.0.0.1:{REGISTRY_PORT}/testbed/debian:trixie"
     run([docker_cli(), "tag", IMAGES["trixie"].tag, target], quiet=True)
     run([docker_cli(), "push", target], quiet=True)
+
+
+# --- apt cache ----------------------------------------------------------------------
+#
+# Test hosts fetch Debian's packages through Debian's apt-cacher-ng, served as
+# http://apt-cache:3142 on nb-testbed (the hosts' apt finds it with
+# scripts/images/apt-proxy). Its files stay on the machine between runs.
+
+APT_CACHE_NAME = "nb-testbed-apt-cache"
+APT_CACHE_DIR = CACHE / "apt-cacher-ng"
+
+
+def ensure_apt_cache() -> None:
+    ensure_images(["apt-cache"])
+    APT_CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    serve(
+        APT_CACHE_NAME,
+        "apt-cache",
+        IMAGES["apt-cache"].tag,
+        ["-v", f"{APT_CACHE_DIR}:/var/cache/apt-cacher-ng"],
+        [],
+    )
+    deadline = time.monotonic() + 30
+    while not ok([docker_cli(), "exec", APT_CACHE_NAME, "bash", "-c", "</dev/tcp/127.0.0.1/3142"]):
+        if time.monotonic() > deadline:
+            fail(f"the apt cache did not answer; see 'docker logs {APT_CACHE_NAME}'")
+        time.sleep(0.5)
 
 
 # --- Docker's apt repository (stand-in) ---------------------------------------------
@@ -602,20 +717,9 @@ def docker_repo_root() -> Path:
     return DOCKER_REPO_CACHE / f"repo-{docker_repo_recipe()}"
 
 
-@contextlib.contextmanager
-def _docker_repo_lock():
-    """One build or (re)start at a time, across processes (parallel test workers)."""
-    import fcntl
-
-    DOCKER_REPO_CACHE.mkdir(parents=True, exist_ok=True)
-    with open(DOCKER_REPO_CACHE / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
 def build_docker_repo() -> Path:
     """Make the signing key (once) and the repository (when its recipe changed)."""
-    with _docker_repo_lock():
+    with locked("docker-repo"):
         return _build_docker_repo()
 
 
@@ -642,63 +746,21 @@ def _build_docker_repo() -> Path:
     return root
 
 
-def _docker_repo_serving(recipe: str) -> bool:
-    label = output(
-        [
-            docker_cli(),
-            "ps",
-            "--filter",
-            f"name=^{DOCKER_REPO_NAME}$",
-            "--format",
-            f'{{{{.Label "{LABEL}.recipe"}}}}',
-        ]
-    )
-    return label == recipe
-
-
 def ensure_docker_repo() -> dict[str, object]:
     """Build the stand-in if needed and serve it as http://docker-repo on nb-testbed."""
-    with _docker_repo_lock():
+    with locked("docker-repo"):
         _serve_docker_repo(_build_docker_repo())
     return docker_repo_info()
 
 
 def _serve_docker_repo(root: Path) -> None:
-    recipe = docker_repo_recipe()
-    ensure_network()
-    if not _docker_repo_serving(recipe):
-        run([docker_cli(), "rm", "-f", DOCKER_REPO_NAME], quiet=True, check=False)
-        say(f"serving the Docker apt repository stand-in as {DOCKER_REPO_URL} on {NETWORK}")
-        run(
-            [
-                docker_cli(),
-                "run",
-                "-d",
-                "--name",
-                DOCKER_REPO_NAME,
-                "--label",
-                LABEL,
-                "--label",
-                f"{LABEL}.recipe={recipe}",
-                "--network",
-                NETWORK,
-                "--network-alias",
-                DOCKER_REPO_ALIAS,
-                "--restart",
-                "unless-stopped",
-                "-v",
-                f"{root}:/srv:ro",
-                IMAGES["docker-repo"].tag,
-                "busybox",
-                "httpd",
-                "-f",
-                "-p",
-                "80",
-                "-h",
-                "/srv",
-            ],
-            quiet=True,
-        )
+    serve(
+        DOCKER_REPO_NAME,
+        DOCKER_REPO_ALIAS,
+        IMAGES["docker-repo"].tag,
+        ["-v", f"{root}:/srv:ro"],
+        ["busybox", "httpd", "-f", "-p", "80", "-h", "/srv"],
+    )
     deadline = time.monotonic() + 30
     probe = ["busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/debian/gpg"]
     while not ok([docker_cli(), "exec", DOCKER_REPO_NAME, *probe]):
@@ -734,7 +796,7 @@ def docker_repo_info() -> dict[str, object]:
         "url": DOCKER_REPO_URL,
         "key": str(DOCKER_REPO_KEY) if DOCKER_REPO_KEY.exists() else None,
         "network": NETWORK,
-        "serving": ready and engine_answers() and _docker_repo_serving(docker_repo_recipe()),
+        "serving": ready and engine_answers() and container_running(DOCKER_REPO_NAME),
         "root": str(root) if ready else None,
         "suites": list(DOCKER_REPO_SUITES),
         "packages": docker_repo_versions(root) if ready else {},
@@ -911,6 +973,7 @@ def main(argv: list[str] | None = None) -> None:
     images = sub.add_parser("images", help="build (or confirm cached) base images")
     images.add_argument("names", nargs="+", choices=list(IMAGES))
     sub.add_parser("registry", help="start the local test registry")
+    sub.add_parser("apt-cache", help="start the test hosts' apt cache (apt-cacher-ng)")
     sub.add_parser("docker-repo", help="build and serve the stand-in of Docker's apt repository")
     packages = sub.add_parser("packages", help="install Debian packages that are missing")
     packages.add_argument("names", nargs="+")
@@ -957,6 +1020,7 @@ def main(argv: list[str] | None = None) -> None:
         if not args.no_registry:
             ensure_registry()
             seed_registry()
+        ensure_apt_cache()
         if not args.no_docker_repo:
             ensure_docker_repo()
         say("ready")
@@ -968,6 +1032,8 @@ def main(argv: list[str] | None = None) -> None:
         ensure_images(args.names)
     elif args.command == "registry":
         ensure_registry()
+    elif args.command == "apt-cache":
+        ensure_apt_cache()
     elif args.command == "host":
         ensure_host(args.name, args.image, args.extra)
     elif args.command == "docker-repo":

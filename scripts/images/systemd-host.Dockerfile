@@ -14,6 +14,16 @@ RUN apt-get update \
  && systemctl mask systemd-modules-load.service systemd-udevd.service \
       systemd-udev-trigger.service getty.target console-getty.service \
       systemd-firstboot.service systemd-remount-fs.service
+# The users the shipped inventories connect as (a Pi's `pi`, a server's `deploy`), with
+# password-less sudo as Raspberry Pi OS gives its first user: playbooks `become` root.
+RUN useradd --create-home --shell /bin/bash pi \
+ && useradd --create-home --shell /bin/bash deploy \
+ && printf '%s ALL=(ALL) NOPASSWD: ALL\n' pi deploy > /etc/sudoers.d/010-testbed-users \
+ && chmod 0440 /etc/sudoers.d/010-testbed-users
+# apt asks the test-bed's cache when the host can see it (scripts/images/apt-proxy).
+COPY apt-proxy /usr/local/bin/testbed-apt-proxy
+RUN printf 'Acquire::http::Proxy-Auto-Detect "/usr/local/bin/testbed-apt-proxy";\n' \
+      > /etc/apt/apt.conf.d/01testbed-proxy
 ENV container=docker
 STOPSIGNAL SIGRTMIN+3
 CMD ["/sbin/init"]
