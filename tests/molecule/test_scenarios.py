@@ -1,5 +1,8 @@
 """Run every Molecule scenario as one pytest test, so results land in pytest's summary.
 
+Before the first scenario, the images every selected scenario pulls are built once
+(images.py).
+
 Each scenario runs the full `molecule test` sequence (destroy, create, prepare, converge,
 idempotence, verify, destroy) with the shared base config molecule/config.yml. Set
 MOLECULE_SCENARIOS=a,b to run only some. The full log of each run is written to
@@ -19,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+import images
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,6 +118,34 @@ def _molecule(*args: str, log, timeout: float | None = None) -> int:
     ).returncode
 
 
+def _images() -> None:
+    """This run's images (images.py), built by whichever worker gets here first.
+
+    The other workers wait for it at the lock; a later run builds again (BuildKit's cache
+    makes that quick) so that no scenario ever pulls an image older than the checkout.
+    """
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"pid-{os.getpid()}"
+    done = LOGS / "images.done"
+    with (LOGS / ".images.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.exists() and done.read_text() == run_id:
+            return
+        started = time.monotonic()
+        with (LOGS / "images.log").open("w") as log:
+            try:
+                took = images.build(_selected(), log)
+            except subprocess.CalledProcessError as failed:
+                pytest.fail(
+                    f"building the scenarios' images failed ({failed.cmd}); "
+                    f"see {LOGS / 'images.log'}",
+                    pytrace=False,
+                )
+        done.write_text(run_id)
+        print(f"images for {', '.join(_selected())}: {time.monotonic() - started:.0f} s")
+        for name, seconds in took.items():
+            print(f"  {name:12} {seconds:5.0f} s")
+
+
 # pyproject.toml's pytest timeout is sized for app tests; a scenario takes minutes.
 if importlib.util.find_spec("pytest_timeout"):
     pytestmark = pytest.mark.timeout(TIMEOUT_S + 900)
@@ -123,6 +155,7 @@ if importlib.util.find_spec("pytest_timeout"):
 def test_scenario(scenario: str) -> None:
     _link_collection()
     LOGS.mkdir(parents=True, exist_ok=True)
+    _images()
     logfile = LOGS / f"{scenario}.log"
     started = time.monotonic()
     rc = None

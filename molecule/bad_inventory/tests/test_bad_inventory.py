@@ -126,7 +126,7 @@ CLI_CASES = [
         "2.12.2",
     ),
     (
-        # prepare.yml pushed this tag for amd64 only; the host says it is an arm64 Pi.
+        # tests/molecule/images.py pushed this tag for amd64 only; the host says it is an arm64 Pi.
         "image-without-host-architecture",
         {
             "noticeboard_image": "registry:5000/nb-molecule/amd64-only",
