@@ -93,6 +93,27 @@ def test_every_inventory_variable_is_declared_by_a_role(inventory):
     assert not unknown, f"variables no role's argument spec declares: {unknown}"
 
 
+def test_every_test_bed_override_is_declared_by_a_role():
+    # The scenarios that load a shipped inventory change it only through these files; a
+    # misspelt override would leave the shipped value in place without a word.
+    declared = _spec_options()
+    files = [
+        path
+        for path in [
+            *(ROOT / "molecule" / "inventories").glob("*.yml"),
+            *(ROOT / "molecule").glob("*/inventory/**/*.yml"),
+        ]
+        if not path.is_symlink() and not path.read_text().startswith("$ANSIBLE_VAULT")
+    ]
+    assert len(files) >= 3, files
+    unknown = {
+        str(path.relative_to(ROOT)): sorted(names - declared)
+        for path in files
+        if (names := _inventory_variables(yaml.safe_load(path.read_text()))) - declared
+    }
+    assert not unknown, f"overrides no role's argument spec declares: {unknown}"
+
+
 def test_no_apt_task_can_trust_a_stamp_over_missing_lists():
     # A literal cache_valid_time lets apt skip reading package lists that a minimal image
     # deleted (its lists directory is new, so the cache looks fresh): the install then

@@ -19,7 +19,9 @@ import pytest
 import testinfra
 from testinfra.utils.ansible_runner import AnsibleRunner
 
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+# The whole inventory directory: Molecule's hosts file, inventories/cluster's hosts.yml
+# (the groups) and the group_vars linked beside them.
+INVENTORY = str(Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent)
 SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parents[1]))
 RUNNER = AnsibleRunner(INVENTORY)
 
@@ -27,7 +29,6 @@ APP_DIR = "/opt/noticeboard"
 DB_DIR = "/opt/noticeboard-mariadb"
 DB_PROJECT = "noticeboard-mariadb"
 LB_ADMIN_SOCKET = "/opt/noticeboard-lb/run/admin.sock"
-LB_NAME = "lb.noticeboard.test"
 LB_URL = "https://127.0.0.1"
 
 # The start of every script below that runs inside a host and talks HTTPS to the load
@@ -111,6 +112,33 @@ with s:
 """
 
 
+def resolved(host: str, *names: str) -> dict[str, str]:
+    """Variables as a playbook on HOST sees them: templated, the vault decrypted."""
+    expr = "{{ dict(__names | zip(__names | map('extract', hostvars[inventory_hostname]))) }}"
+    done = subprocess.run(
+        [
+            "ansible",
+            host,
+            "-i",
+            INVENTORY,
+            "-m",
+            "ansible.builtin.debug",
+            "-a",
+            f"msg={expr}",
+            "-e",
+            json.dumps({"__names": list(names)}),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_STDOUT_CALLBACK": "json"},
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    # The JSON document comes first; profile_tasks (enabled for every scenario) follows it.
+    report, _ = json.JSONDecoder().raw_decode(done.stdout)
+    return report["plays"][0]["tasks"][0]["hosts"][host]["msg"]
+
+
 def host_named(name: str):
     return testinfra.get_host(f"docker://{name}")
 
@@ -124,6 +152,10 @@ def group(name: str) -> list[str]:
 @pytest.fixture(scope="session")
 def lb():
     return host_named(group("lb")[0])
+
+
+# The name the load balancer serves, as inventories/cluster sets it.
+LB_NAME = resolved(group("lb")[0], "noticeboard_lb_server_name")["noticeboard_lb_server_name"]
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,8 @@ from conftest import (
     IN_HOST_TLS,
     LB_NAME,
     LB_URL,
-    RUNNER,
     group,
+    resolved,
     run_playbook,
     sql,
     upload,
@@ -115,8 +115,9 @@ def writer_log(lb, path: str) -> tuple[list[tuple[int, int]], bool]:
 
 
 def no_secret_in(output: str) -> list[str]:
-    hostvars = RUNNER.get_variables(group("app")[0])
-    return [name for name in SECRET_NAMES if str(hostvars[name]) in output]
+    secrets = resolved(group("app")[0], *SECRET_NAMES)
+    assert all(secrets.values()), secrets
+    return [name for name in SECRET_NAMES if secrets[name] in output]
 
 
 # Two playbook runs: minutes on a busy machine (pyproject's timeout is for unit tests).

@@ -9,6 +9,9 @@ where a playbook stopped, a message that says what happened and what to do.
   c) an app container killed                        -> restarted by its policy; the load
                                                        balancer routes around it meanwhile
   d) dockerd restarted on an app host               -> the stack comes back
+  f) every host rebooted at once                    -> Docker, MariaDB, the app, HAProxy
+                                                       and the firewall come back with no
+                                                       Ansible run
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import subprocess
 import time
 
 import pytest
-from conftest import APP_DIR, lb_servers, run_playbook, sql, via_lb
+import test_security as security
+from conftest import APP_DIR, address, lb_servers, run_playbook, sql, via_lb
 from test_upgrade import IMAGE, both_servers_up, revision, running_image
 
 APP_CONTAINER = "noticeboard-app-1"
@@ -158,3 +162,44 @@ def test_d_the_stack_comes_back_after_dockerd_restarts(lb, apps, db, before):
     assert started_at(host) != before["started"][1]
     serving_v1(lb, apps)
     assert notes(db) >= before["notes"]
+
+
+def booted(host) -> bool:
+    """systemd has finished booting the host (it answers nothing until its bus is up)."""
+    state = subprocess.run(
+        ["docker", "exec", host.backend.name, "systemctl", "is-system-running", "--wait"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    ).stdout.strip()
+    assert state in ("", "running", "starting"), (host.backend.name, state)
+    return state == "running"
+
+
+def ready_through_lb(lb) -> bool:
+    try:
+        return via_lb(lb, "GET", "/readyz").status == 200
+    except AssertionError:  # nothing listens yet: the client in the lb host fails
+        return False
+
+
+@pytest.mark.timeout(900)
+def test_f_every_host_comes_back_by_itself_after_a_reboot(lb, apps, db, db_address, before):
+    # All four restarted at once, as after a power cut: systemd boots each again with
+    # empty iptables chains and a fresh /run, and no Ansible runs afterwards.
+    hosts = [lb, *apps, db]
+    names = [host.backend.name for host in hosts]
+    subprocess.run(["docker", "restart", "-t", "60", *names], check=True, timeout=600)
+    for host in hosts:
+        wait_until(lambda host=host: booted(host), f"{host.backend.name} booted")
+        assert host.service("docker").is_enabled, host.backend.name
+        assert host.service("docker").is_running, host.backend.name
+    # The hosts kept their addresses, as servers on a LAN do.
+    assert address(db) == db_address
+    wait_until(lambda: ready_through_lb(lb), "/readyz through the load balancer", timeout=300)
+    serving_v1(lb, apps)
+    assert notes(db) >= before["notes"]
+    # The database's firewall is back before anyone re-applies it: app hosts in, lb out.
+    security.test_the_app_hosts_reach_mariadb(apps, db_address)
+    security.test_the_lb_host_cannot_connect_to_mariadb(lb, db, apps, db_address)
