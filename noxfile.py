@@ -59,6 +59,7 @@ def _frontend(session: nox.Session) -> None:
 # The lowest ansible-core meta/runtime.yml claims and the one requirements/dev.txt brings:
 # the collection is checked with both (the sanity sessions below).
 _FLOOR = re.search(r'requires_ansible: ">=([0-9.]+)"', (ROOT / "meta" / "runtime.yml").read_text())
+SANITY_HOME = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "noticeboard-sanity"
 ANSIBLE_CORE = {"floor": _FLOOR.group(1) if _FLOOR else "", "pinned": version("ansible-core")}
 
 
@@ -84,8 +85,9 @@ def sanity(session: nox.Session, core: str) -> None:
         "python",
         str(ROOT / "scripts" / "sanity.py"),
         env={
-            # ansible-test's per-test virtualenvs, kept with this session's venv.
-            "NB_SANITY_HOME": str(Path(session.virtualenv.location) / "home"),
+            # ansible-test's per-test virtualenvs (keyed by their requirements, so both
+            # sessions and every checkout on this machine share them) and pip's cache.
+            "NB_SANITY_HOME": str(SANITY_HOME),
             # community.docker, community.crypto and ansible.posix: the tooling's.
             "NB_DEPENDENCY_COLLECTIONS": sysconfig.get_paths()["purelib"],
         },
