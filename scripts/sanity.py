@@ -14,9 +14,10 @@ user would), then runs there:
 The dependency collections come from the directories in NB_DEPENDENCY_COLLECTIONS (the
 tooling venv's `ansible` package bundles them): the ones every other test runs with.
 
-ansible-test makes a virtualenv per sanity test and fetches its pip bootstrap script
-from a host this project's machines cannot reach, so HOME points into NB_SANITY_HOME
-and the bootstrap script there is a stand-in that takes pip from PyPI instead.
+ansible-test makes a virtualenv per sanity test under ~/.ansible/test and fetches its pip
+bootstrap script from a host this project's machines cannot reach, so HOME is
+NB_SANITY_HOME (a cache the noxfile names) and the bootstrap script cached there is a
+stand-in that takes pip from PyPI instead.
 """
 
 from __future__ import annotations
