@@ -9,7 +9,10 @@ closing line.
 from __future__ import annotations
 
 import os
+import re
 import sys
+import sysconfig
+from importlib.metadata import version
 from pathlib import Path
 
 import nox
@@ -53,10 +56,42 @@ def _frontend(session: nox.Session) -> None:
     session.run("npm", "run", "build", "--prefix", frontend, external=True)
 
 
+# The lowest ansible-core meta/runtime.yml claims and the one requirements/dev.txt brings:
+# the collection is checked with both (the sanity sessions below).
+_FLOOR = re.search(r'requires_ansible: ">=([0-9.]+)"', (ROOT / "meta" / "runtime.yml").read_text())
+SANITY_HOME = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "noticeboard-sanity"
+ANSIBLE_CORE = {"floor": _FLOOR.group(1) if _FLOOR else "", "pinned": version("ansible-core")}
+
+
 @nox.session(python=False)
 def lint(session: nox.Session) -> None:
-    """ansible-lint (production profile), yamllint, ruff, hadolint and shellcheck."""
+    """Linters (scripts/lint.py), then the sanity sessions with both ansible-cores."""
     session.run(sys.executable, str(ROOT / "scripts" / "lint.py"), *session.posargs)
+    for label in ANSIBLE_CORE:
+        session.notify(f"sanity({label})", posargs=[])
+
+
+@nox.session
+@nox.parametrize("core", list(ANSIBLE_CORE.values()), ids=list(ANSIBLE_CORE))
+def sanity(session: nox.Session, core: str) -> None:
+    """ansible-test sanity and playbook syntax on the installed artifact (run by lint)."""
+    if not core:
+        session.error('meta/runtime.yml: no requires_ansible ">=X.Y.Z" to take the floor from')
+    # distlib for galaxy.yml's manifest, at the version the tooling pins.
+    pins = Path(DEV_REQUIREMENTS).read_text().splitlines()
+    distlib = next(line for line in pins if line.startswith("distlib=="))
+    session.install(f"ansible-core=={core}", distlib)
+    session.run(
+        "python",
+        str(ROOT / "scripts" / "sanity.py"),
+        env={
+            # ansible-test's per-test virtualenvs (keyed by their requirements, so both
+            # sessions and every checkout on this machine share them) and pip's cache.
+            "NB_SANITY_HOME": str(SANITY_HOME),
+            # community.docker, community.crypto and ansible.posix: the tooling's.
+            "NB_DEPENDENCY_COLLECTIONS": sysconfig.get_paths()["purelib"],
+        },
+    )
 
 
 @nox.session

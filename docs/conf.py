@@ -11,7 +11,8 @@ copyright = "2026, the noticeboard developers"
 
 extensions = ["myst_parser", "sphinx.ext.graphviz", "generated"]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build"]
+# The collection's README and changelog are written for Galaxy and ship in its artifact.
+exclude_patterns = ["_build", "collection"]
 html_theme = "alabaster"
 graphviz_output_format = "svg"
 myst_heading_anchors = 3

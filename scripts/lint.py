@@ -2,7 +2,9 @@
 """Run every linter the project holds itself to, over the files git knows about.
 
 ruff (check and format), yamllint, ansible-lint (production profile, from .ansible-lint),
-hadolint on every Dockerfile and shellcheck on every shell script. Each runs even when
+antsibull-changelog (the collection's fragments and changelog.yaml), hadolint on every
+Dockerfile and shellcheck on every shell script. `nox -s lint` runs this, then
+ansible-test sanity on the built collection (scripts/sanity.py). Each runs even when
 an earlier one failed, so one run shows everything; the exit code is non-zero when any
 of them failed. Name linters as arguments to run only those.
 """
@@ -58,6 +60,11 @@ def linters(tracked: list[Path]) -> dict[str, list[list[str]]]:
     }
     if "galaxy.yml" in rel:
         plan["ansible-lint"] = [[tool("ansible-lint"), "--profile", "production"]]
+    if "changelogs/config.yaml" in rel:
+        plan["antsibull-changelog"] = [
+            [tool("antsibull-changelog"), "lint"],
+            [tool("antsibull-changelog"), "lint-changelog-yaml", "changelogs/changelog.yaml"],
+        ]
     if dockerfiles:
         plan["hadolint"] = [[tool("hadolint"), *dockerfiles]]
     if shells:

@@ -140,7 +140,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     expected = json.loads(Path(args.manifest).read_text())
     problems = []
     if args.sqlite or args.dump or args.counts_tsv:
-        counts, _ = read_counts(args)
+        counts = read_counts(args)[0]
         for table, rows in sorted(expected["tables"].items()):
             if counts.get(table) != rows:
                 problems.append(f"table {table}: {counts.get(table)} rows, backup has {rows}")
