@@ -9,8 +9,6 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends apt-cacher-ng \
  && rm -rf /var/lib/apt/lists/*
 EXPOSE 3142
-# Root, because the cache directory is bound from the machine with the machine's owner.
-# hadolint ignore=DL3002
-USER root
+# As root (no USER): the cache directory is bound from the machine with its owner.
 CMD ["/usr/sbin/apt-cacher-ng", "-c", "/etc/apt-cacher-ng", "ForeGround=1", \
      "CacheDir=/var/cache/apt-cacher-ng", "LogDir=/var/log/apt-cacher-ng"]
