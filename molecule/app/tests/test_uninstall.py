@@ -50,8 +50,13 @@ def installed(host) -> bool:
     return host.file(f"{DIR}/compose.yml").exists
 
 
+def app_running(host) -> bool:
+    state = host.run("docker inspect --format '{{.State.Running}}' noticeboard-app-1")
+    return state.rc == 0 and state.stdout.strip() == "true"
+
+
 def ensure_deployed_with_a_note(host) -> None:
-    if not host.docker("noticeboard-app-1").exists or not installed(host):
+    if not installed(host) or not app_running(host):
         playbook("deploy")
     if not any(n["body"] == NOTE for n in all_notes(host)):
         host.check_output("python3 -c %s %s %s %s", UPLOAD, NOTE, "kept.txt", "kept" * 100)
@@ -82,13 +87,15 @@ def docker_runs(host) -> bool:
 @pytest.mark.timeout(900)
 def test_uninstall_removes_the_app_and_keeps_its_data(host):
     ensure_deployed_with_a_note(host)
+    if not host.check_output(f"ls {BACKUPS}"):
+        playbook("backup")
     sums = upload_sums(host)
     sets = host.check_output(f"ls {BACKUPS}")
     assert host.user("noticeboard").exists and host.file(HELPER).exists
 
     # --check changes nothing and does not fail on a full installation.
     playbook("uninstall", "--check")
-    assert host.docker("noticeboard-app-1").is_running
+    assert app_running(host)
     assert host.file(f"{DIR}/app.env").exists
 
     out = playbook("uninstall")
