@@ -1,21 +1,56 @@
-"""The ``noticeboard`` command: serve, check, db upgrade|current|check|wait|copy|verify,
-attachments import, maintenance on|off|status, settings."""
+"""The ``noticeboard`` command: serve, check, db upgrade|current|check|plan|wait|copy|verify,
+attachments import, maintenance on|off|status, settings, cli-version.
+
+Commands that tooling reads (``db check``, ``db plan``, ``db verify``, ``maintenance``,
+``cli-version``) take ``--json``: one JSON object on stdout, also when they fail (then
+with an ``error`` key), so that a playbook decides on fields and exit statuses, never on
+the wording of a message. The exit statuses are the same with and without ``--json``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
 from noticeboard import settings
 
-EXIT_FAILURE = 1
-EXIT_SETTINGS = 2
+#: The interface level of this command line, for the tooling that calls it (the Ansible
+#: collection's preflight refuses an image below the level it needs). Raise it by one
+#: whenever a subcommand, an option, a JSON key or an exit status that tooling reads is
+#: added or changed; never reuse a level.
+#:   1  cli-version; --json and the exit statuses below for db check, db plan (new),
+#:      db verify and maintenance
+CLI_VERSION = 1
+
+EXIT_OK = 0
+EXIT_FAILURE = 1  # could not do it: the database does not answer, a file is unreadable, ...
+EXIT_SETTINGS = 2  # invalid settings or command line (argparse uses 2 as well)
+EXIT_BEHIND = 3  # db check/plan: the schema is behind head (or empty): an upgrade applies revisions
+EXIT_AHEAD = 4  # db check/plan: the schema is at a revision this release does not ship
+EXIT_DIFFERENT = 5  # db verify: both databases were read and some tables differ
+
+EXIT_STATUSES = f"""exit statuses:
+  {EXIT_OK}  done; for db check/plan: the schema is at head
+  {EXIT_FAILURE}  failed (the reason is the last line on stderr, or "error" with --json)
+  {EXIT_SETTINGS}  invalid settings or command line
+  {EXIT_BEHIND}  db check/plan: the schema is behind head or has no revision yet
+  {EXIT_AHEAD}  db check/plan: the schema is at a revision this release does not ship
+  {EXIT_DIFFERENT}  db verify: some tables differ
+"""
 
 
-def _fail(message: str, code: int = EXIT_FAILURE) -> int:
+def _fail(message: str, code: int = EXIT_FAILURE, report: dict | None = None) -> int:
+    """One line on stderr; with ``report`` (the --json case) also the object on stdout."""
+    if report is not None:
+        _print_json({**report, "error": message})
     print(f"noticeboard: {message}", file=sys.stderr)
     return code
+
+
+def _print_json(report: dict) -> None:
+    print(json.dumps(report, sort_keys=True))
 
 
 def _load() -> settings.Settings:
@@ -149,21 +184,57 @@ def cmd_db_current(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_db_check(args: argparse.Namespace) -> int:
+def _schema_plan(args: argparse.Namespace):
+    """The schema plan, or the exit status and message when there is none."""
     config = _load()
     from noticeboard import migrate
 
     try:
         current = _current_revision(config.database_url)
     except _RevisionUnreadable as exc:
-        return _fail(str(exc))
-    head = migrate.head_revision()
-    if current != head:
-        return _fail(
-            f"schema is at {current or 'no revision'}, head is {head}; run `noticeboard db upgrade`"
+        report = {"current": None, "head": migrate.head_revision(), "state": "unreadable"}
+        return None, _fail(str(exc), EXIT_FAILURE, report if args.json else None)
+    plan = migrate.schema_plan(current)
+    if plan.state == "ahead":
+        return None, _fail(
+            f"the database is at revision {current}, which this release does not ship "
+            f"(its head is {plan.head}): a newer release migrated it",
+            EXIT_AHEAD,
+            plan.as_dict() if args.json else None,
         )
-    print(f"schema is at head ({head})")
-    return 0
+    return plan, EXIT_OK if plan.state == "head" else EXIT_BEHIND
+
+
+def cmd_db_check(args: argparse.Namespace) -> int:
+    plan, status = _schema_plan(args)
+    if plan is None:
+        return status
+    if args.json:
+        _print_json(plan.as_dict())
+    elif status == EXIT_OK:
+        print(f"schema is at head ({plan.head})")
+    else:
+        print(
+            f"noticeboard: schema is at {plan.current or 'no revision'}, head is {plan.head}; "
+            "run `noticeboard db upgrade`",
+            file=sys.stderr,
+        )
+    return status
+
+
+def cmd_db_plan(args: argparse.Namespace) -> int:
+    plan, status = _schema_plan(args)
+    if plan is None:
+        return status
+    if args.json:
+        _print_json(plan.as_dict())
+        return status
+    print(f"schema at {plan.current or 'no revision'}, head {plan.head}")
+    for step in plan.pending:
+        print(f"  apply {step['revision']}{' (contracting)' if step['contracting'] else ''}")
+    if not plan.pending:
+        print("  nothing to apply")
+    return status
 
 
 def cmd_db_wait(args: argparse.Namespace) -> int:
@@ -218,11 +289,41 @@ def cmd_db_verify(args: argparse.Namespace) -> int:
 
     target = _target_url(args)
     try:
-        transfer.verify(config.database_url, target, size=args.batch_size)
+        pairs = transfer.compare(
+            config.database_url,
+            target,
+            size=args.batch_size,
+            report=(lambda _: None) if args.json else print,
+        )
     except transfer.TransferError as exc:
-        return _fail(str(exc))
-    print("every table matches")
-    return 0
+        return _fail(str(exc), EXIT_FAILURE, {"match": False} if args.json else None)
+    different = [left.table for left, right in pairs if left != right]
+    if args.json:
+        _print_json(
+            {
+                "match": not different,
+                "different": different,
+                "tables": {
+                    left.table: {
+                        "source_rows": left.rows,
+                        "target_rows": right.rows,
+                        "match": left == right,
+                    }
+                    for left, right in pairs
+                },
+            }
+        )
+    if different:
+        if not args.json:
+            print(
+                f"noticeboard: the copy differs from the source in {', '.join(different)}; keep "
+                "the source in service and run the copy again with --replace",
+                file=sys.stderr,
+            )
+        return EXIT_DIFFERENT
+    if not args.json:
+        print("every table matches")
+    return EXIT_OK
 
 
 def cmd_maintenance(args: argparse.Namespace) -> int:
@@ -230,9 +331,11 @@ def cmd_maintenance(args: argparse.Namespace) -> int:
     from noticeboard.maintenance import Maintenance
 
     flag = Maintenance(config.maintenance_file)
+    changed = False
     if args.action == "on":
         changed = flag.enable(args.retry_after)
-        print(f"maintenance {'on' if changed else 'was already on'}: writes are refused")
+        if not args.json:
+            print(f"maintenance {'on' if changed else 'was already on'}: writes are refused")
         # Writes that passed their first look commit before this returns, so a backup
         # taken next holds everything (db copy drains again by itself).
         from noticeboard import migrate, transfer
@@ -251,10 +354,31 @@ def cmd_maintenance(args: argparse.Namespace) -> int:
             engine.dispose()
     elif args.action == "off":
         changed = flag.disable()
-        print(f"maintenance {'off' if changed else 'was already off'}: writes are accepted")
-    else:
+        if not args.json:
+            print(f"maintenance {'off' if changed else 'was already off'}: writes are accepted")
+    elif not args.json:
         print("on" if flag.active() is not None else "off")
-    return 0
+    if args.json:
+        retry_after = flag.active()
+        _print_json(
+            {
+                "maintenance": retry_after is not None,
+                "changed": changed,
+                "retry_after": retry_after,
+                "flag_file": str(config.maintenance_file),
+            }
+        )
+    return EXIT_OK
+
+
+def cmd_cli_version(args: argparse.Namespace) -> int:
+    from noticeboard import __version__
+
+    if args.json:
+        _print_json({"cli_version": CLI_VERSION, "app_version": __version__})
+    else:
+        print(CLI_VERSION)
+    return EXIT_OK
 
 
 def cmd_settings_env_example(args: argparse.Namespace) -> int:
@@ -273,9 +397,20 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+def _json_option(cmd: argparse.ArgumentParser, keys: str = "") -> None:
+    cmd.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object on stdout" + (f" ({keys})" if keys else ""),
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="noticeboard", description="Run and administer the noticeboard application."
+        prog="noticeboard",
+        description="Run and administer the noticeboard application.",
+        epilog=EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -292,9 +427,23 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("revision", nargs="?", default="head", help="target revision (default head)")
     up.set_defaults(func=cmd_db_upgrade)
     db.add_parser("current", help="print the schema's revision").set_defaults(func=cmd_db_current)
-    db.add_parser("check", help="exit non-zero unless the schema is at head").set_defaults(
-        func=cmd_db_check
-    )
+    for name, func, text in (
+        ("check", cmd_db_check, "exit 0 when the schema is at head, 3 behind, 4 ahead"),
+        ("plan", cmd_db_plan, "the revisions an upgrade would apply, and whether any contracts"),
+    ):
+        cmd = db.add_parser(
+            name,
+            help=text,
+            description=(
+                f"{text}. --json: current, head, state (head|empty|behind|ahead|unreadable), "
+                "at_head, migrate, pending [{revision, contracting}], contracting, "
+                "backward_compatible."
+            ),
+            epilog=EXIT_STATUSES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        _json_option(cmd)
+        cmd.set_defaults(func=func)
     wait = db.add_parser("wait", help="retry until the database answers (DB_WAIT_TIMEOUT)")
     wait.add_argument("--timeout", type=float, default=None, help="override DB_WAIT_TIMEOUT")
     wait.set_defaults(func=cmd_db_wait)
@@ -303,12 +452,21 @@ def build_parser() -> argparse.ArgumentParser:
         ("copy", "--to", cmd_db_copy, "copy every table to another database, then verify"),
         ("verify", "--against", cmd_db_verify, "compare row counts and checksums of every table"),
     ):
-        cmd = db.add_parser(name, help=text)
+        cmd = db.add_parser(
+            name,
+            help=text,
+            epilog=EXIT_STATUSES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         cmd.add_argument(
             flag, dest="url", default=None, metavar="URL", help=f"default: ${TARGET_ENV}"
         )
         cmd.add_argument("--batch-size", type=_positive, default=1000, help="rows per batch")
-        cmd.set_defaults(func=func, flag=flag)
+        cmd.set_defaults(func=func, flag=flag, json=False)
+        if name == "verify":
+            _json_option(
+                cmd, "match, different [tables], tables {name: {source_rows, target_rows, match}}"
+            )
         if name == "copy":
             cmd.add_argument(
                 "--replace",
@@ -326,12 +484,29 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--verbose", action="store_true", help="print every file moved")
     imp.set_defaults(func=cmd_attachments_import)
 
-    maint = sub.add_parser("maintenance", help="read-only mode: on, off or status")
+    maint = sub.add_parser(
+        "maintenance",
+        help="read-only mode: on, off or status",
+        epilog=EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     maint.add_argument("action", choices=("on", "off", "status"))
+    _json_option(maint, "maintenance (the state afterwards), changed, retry_after, flag_file")
     maint.add_argument(
         "--retry-after", type=_positive, default=60, help="seconds clients are told to wait"
     )
     maint.set_defaults(func=cmd_maintenance)
+
+    version = sub.add_parser(
+        "cli-version",
+        help="the interface level of this command line, for the tooling that calls it",
+        description=(
+            "Print the interface level of this command line, a whole number that grows with "
+            "every change tooling can notice. --json: cli_version, app_version. Exit 0."
+        ),
+    )
+    _json_option(version)
+    version.set_defaults(func=cmd_cli_version)
 
     st = sub.add_parser("settings", help="print the settings reference").add_subparsers(
         dest="settings_command", required=True, metavar="FORMAT"
@@ -348,6 +523,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except settings.SettingsError as exc:
-        return _fail(f"invalid settings: {exc}", EXIT_SETTINGS)
+        report = {} if getattr(args, "json", False) else None
+        return _fail(f"invalid settings: {exc}", EXIT_SETTINGS, report)
     except KeyboardInterrupt:
         return 130

@@ -1,10 +1,11 @@
-"""Alembic driven from the application's settings: upgrade, current, head, wait."""
+"""Alembic driven from the application's settings: upgrade, current, head, plan, wait."""
 
 from __future__ import annotations
 
 import functools
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from alembic import command
@@ -57,6 +58,54 @@ def upgrade(url: str, revision: str = "head") -> None:
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+@dataclass(frozen=True)
+class SchemaPlan:
+    """Where a database's schema stands against this release, and what ``upgrade`` would do.
+
+    ``state`` is ``head`` (nothing to do), ``empty`` (no revision yet: a new database),
+    ``behind`` (revisions to apply) or ``ahead`` (a revision this release does not ship,
+    written by a newer one; nothing can be planned). ``pending`` lists the revisions an
+    upgrade applies, oldest first; a revision is ``contracting`` when its module says it
+    removes or renames what the release before it reads.
+    """
+
+    current: str | None
+    head: str
+    state: str
+    pending: list[dict[str, object]] = field(default_factory=list)
+
+    @property
+    def contracting(self) -> list[str]:
+        return [str(step["revision"]) for step in self.pending if step["contracting"]]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "current": self.current,
+            "head": self.head,
+            "state": self.state,
+            "at_head": self.state == "head",
+            "migrate": bool(self.pending),
+            "pending": self.pending,
+            "contracting": self.contracting,
+            # The release running now keeps working on the upgraded schema.
+            "backward_compatible": not self.contracting,
+        }
+
+
+def schema_plan(current: str | None) -> SchemaPlan:
+    """The plan from the revision ``current`` (``None``: no schema yet) to this release's head."""
+    head = head_revision()
+    if current is not None and not is_known_revision(current):
+        return SchemaPlan(current, head, "ahead")
+    pending = [
+        {"revision": step.revision, "contracting": bool(getattr(step.module, "contracting", False))}
+        for step in _script_directory().iterate_revisions("head", current)
+    ]
+    pending.reverse()
+    state = "empty" if current is None else "behind" if pending else "head"
+    return SchemaPlan(current, head, state, pending)
 
 
 def describe_error(exc: BaseException) -> str:

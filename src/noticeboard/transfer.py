@@ -240,6 +240,42 @@ def _reset_sequences(engine: Engine) -> None:
                 )
 
 
+def compare(
+    source_url: str,
+    target_url: str,
+    *,
+    size: int = BATCH,
+    report: Callable[[str], None] = print,
+) -> list[tuple[TableSum, TableSum]]:
+    """Row counts and digests of every table on both sides, reported one line per table.
+
+    Raises ``TransferError`` only when a side cannot be read or is not at head; whether
+    the pairs match is the caller's question (``verify`` and ``db verify --json``).
+    """
+    source = _open(source_url, "source")
+    target = _open(target_url, "target")
+    try:
+        pairs = list(zip(summarise(source, size), summarise(target, size), strict=True))
+    finally:
+        source.dispose()
+        target.dispose()
+    for left, right in pairs:
+        report(
+            f"{left.table}: {left.rows} rows sha256 {left.digest[:16]} | "
+            f"{right.rows} rows sha256 {right.digest[:16]} | "
+            f"{'match' if left == right else 'DIFFERENT'}"
+        )
+    return pairs
+
+
+class DifferenceError(TransferError):
+    """Both databases were read, and some tables differ (``tables`` names them)."""
+
+    def __init__(self, message: str, tables: list[str]):
+        super().__init__(message)
+        self.tables = tables
+
+
 def verify(
     source_url: str,
     target_url: str,
@@ -248,25 +284,12 @@ def verify(
     report: Callable[[str], None] = print,
 ) -> list[tuple[TableSum, TableSum]]:
     """Compare row counts and digests of every table; raise ``TransferError`` on a difference."""
-    source = _open(source_url, "source")
-    target = _open(target_url, "target")
-    try:
-        pairs = list(zip(summarise(source, size), summarise(target, size), strict=True))
-    finally:
-        source.dispose()
-        target.dispose()
-    bad = []
-    for left, right in pairs:
-        same = left == right
-        report(
-            f"{left.table}: {left.rows} rows sha256 {left.digest[:16]} | "
-            f"{right.rows} rows sha256 {right.digest[:16]} | {'match' if same else 'DIFFERENT'}"
-        )
-        if not same:
-            bad.append(left.table)
+    pairs = compare(source_url, target_url, size=size, report=report)
+    bad = [left.table for left, right in pairs if left != right]
     if bad:
-        raise TransferError(
+        raise DifferenceError(
             f"the copy differs from the source in {', '.join(bad)}; keep the source in "
-            "service and run the copy again with --replace"
+            "service and run the copy again with --replace",
+            bad,
         )
     return pairs

@@ -97,13 +97,13 @@ def test_db_commands_detect_a_schema_behind_head(fresh_url, tmp_path):
     env = base_env(fresh_url, tmp_path)
 
     result = run_cli("db", "check", env=env)
-    assert result.returncode == 1
+    assert result.returncode == 3
     assert "no revision" in result.stderr and "noticeboard db upgrade" in result.stderr
 
     migrate.upgrade(fresh_url, "0001")
     assert run_cli("db", "current", env=env).stdout.strip() == "0001"
     result = run_cli("db", "check", env=env)
-    assert result.returncode == 1
+    assert result.returncode == 3
     assert "at 0001, head is 0003" in result.stderr.strip().splitlines()[-1]
 
     migrate.upgrade(fresh_url)

@@ -191,10 +191,35 @@ def test_verify_names_the_table_that_differs(source, target_url):
         target_url,
         env={k: v for k, v in env.items() if k != "TARGET_DATABASE_URL"},
     )
-    assert result.returncode == 1
+    assert result.returncode == 5
     assert "notes: 2450 rows" in result.stdout and "DIFFERENT" in result.stdout
     assert "differs from the source in notes" in result.stderr
     assert "events" not in result.stderr
+
+    checked = run_cli("db", "verify", "--json", env={**env, "TARGET_DATABASE_URL": target_url})
+    assert checked.returncode == 5
+    report = json.loads(checked.stdout)
+    assert report["match"] is False and report["different"] == ["notes"]
+    assert report["tables"]["notes"] == {"source_rows": 2450, "target_rows": 2450, "match": False}
+    assert report["tables"]["events"]["match"] is True
+
+
+def test_verify_json_after_a_copy_and_when_the_target_is_not_ready(source, target_url, tmp_path):
+    _url, env = source
+    env = {**env, "TARGET_DATABASE_URL": target_url}
+    assert run_cli("db", "copy", env=env).returncode == 0
+    checked = run_cli("db", "verify", "--json", env=env)
+    assert checked.returncode == 0, checked.stderr
+    report = json.loads(checked.stdout)
+    assert report["match"] is True and report["different"] == []
+    assert set(report["tables"]) == set(TABLES)
+    assert report["tables"]["notes"]["target_rows"] == 2450
+
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    failed = run_cli("db", "verify", "--json", "--against", empty, env=env)
+    assert failed.returncode == 1
+    report = json.loads(failed.stdout)
+    assert report["match"] is False and "not at head" in report["error"]
 
 
 def test_copy_refuses_without_maintenance_mode(source, target_url):

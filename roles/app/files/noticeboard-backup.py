@@ -7,10 +7,18 @@
                                uploaded file, as JSON, read from the backup itself
   verify MANIFEST [options]    compare a restored database and upload tree with a
                                manifest; exit 1 naming every difference
+  mariadb-swap STEP DATABASE --client CMD
+                               the restore's table swap, in one RENAME TABLE: "swap"
+                               moves DATABASE's tables into DATABASE_prerestore and
+                               those of DATABASE_restore into DATABASE; "unswap" puts
+                               them back. Prints one JSON object (step, database,
+                               changed, moved, statements); exit 0 also when there was
+                               nothing to move, 1 when the client failed
 
 Sources for counts: --sqlite FILE (opened immutable, nothing written beside it),
 --dump FILE.sql.gz (a mariadb-dump taken with --skip-extended-insert: one INSERT per row)
-or --counts-tsv FILE (lines "table<TAB>count", e.g. from `mariadb -N -B`). Upload
+or --counts-tsv FILE (lines "table<TAB>count", e.g. from `mariadb -N -B`) or
+--mariadb-schema SCHEMA --client CMD (counted in the live server). Upload
 checksums come from a directory (--uploads DIR) or, at backup time, from the tar that
 holds them (--uploads-tar FILE), so the manifest describes exactly what was saved.
 
@@ -19,6 +27,11 @@ the database copy or dump holds them and they are counted like every other table
 dump escapes their newlines, so one INSERT is still one line). The uploads directory
 then holds only files from before the switch that `noticeboard attachments import` has
 not moved yet, and its tar is usually empty.
+
+--client CMD is a shell command that runs the mariadb client as an account allowed to
+read and rename tables in DATABASE, DATABASE_restore and DATABASE_prerestore: it reads
+SQL on stdin and prints tab-separated rows without column names (`mariadb --batch
+--skip-column-names`), e.g. through `docker compose exec -T mariadb ...`.
 """
 
 from __future__ import annotations
@@ -29,6 +42,7 @@ import hashlib
 import json
 import re
 import sqlite3
+import subprocess
 import sys
 import tarfile
 from pathlib import Path
@@ -94,6 +108,115 @@ def tsv_counts(path: str) -> dict[str, int]:
     return counts
 
 
+class ClientError(RuntimeError):
+    """The mariadb client command failed; the message holds its last line of stderr."""
+
+
+def quote_name(name: str) -> str:
+    """A MariaDB identifier in backticks (a backtick in it doubled)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def quote_text(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def run_sql(client: str, sql: str) -> list[list[str]]:
+    """Run ``sql`` through the client command; its output rows, split at tabs."""
+    done = subprocess.run(  # noqa: S602 - the command is the operator's, as in the role
+        client, shell=True, input=sql, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise ClientError(f"the mariadb client exited with {done.returncode}: {last}")
+    return [line.split("\t") for line in done.stdout.splitlines() if line]
+
+
+def list_tables(client: str, schemas: list[str]) -> dict[str, list[str]]:
+    """The base tables of each schema, sorted by name (an absent schema has none)."""
+    found: dict[str, list[str]] = {schema: [] for schema in schemas}
+    # The client takes no bound parameters: every name is quoted by quote_text/quote_name.
+    listed = ", ".join(map(quote_text, schemas))
+    rows = run_sql(
+        client,
+        "SELECT table_schema, table_name FROM information_schema.tables"  # noqa: S608
+        f" WHERE table_type = 'BASE TABLE' AND table_schema IN ({listed});\n",
+    )
+    for schema, table in rows:
+        found[schema].append(table)
+    return {schema: sorted(tables) for schema, tables in found.items()}
+
+
+def swap_plan(step: str, database: str, tables: dict[str, list[str]]) -> dict:
+    """What ``mariadb-swap`` does: the moves and the statements, from the listed tables.
+
+    swap    only when DATABASE_restore holds tables (a loaded dump): DATABASE_prerestore
+            is made afresh, then DATABASE's tables go there and the restored ones into
+            DATABASE, in one RENAME TABLE (atomic: the app never sees half of each)
+    unswap  only when DATABASE_prerestore holds tables: DATABASE's tables go back to
+            DATABASE_restore and the pre-restore ones into DATABASE
+    """
+    restore, previous = f"{database}_restore", f"{database}_prerestore"
+    if step == "swap":
+        source, aside = restore, previous
+    elif step == "unswap":
+        source, aside = previous, restore
+    else:
+        raise ValueError(f"unknown step {step!r}: swap or unswap")
+    moves = [
+        (database, aside, tables.get(database, [])),
+        (source, database, tables.get(source, [])),
+    ]
+    plan = {"step": step, "database": database, "changed": False, "moved": {}, "statements": []}
+    if not tables.get(source):
+        return plan
+    pairs = [
+        f"{quote_name(src)}.{quote_name(t)} TO {quote_name(dst)}.{quote_name(t)}"
+        for src, dst, names in moves
+        for t in names
+    ]
+    statements = []
+    if step == "swap":
+        statements += [
+            f"DROP DATABASE IF EXISTS {quote_name(previous)}",
+            f"CREATE DATABASE {quote_name(previous)}",
+        ]
+    statements.append("RENAME TABLE " + ", ".join(pairs))
+    plan.update(
+        changed=True,
+        moved={f"{src} -> {dst}": names for src, dst, names in moves},
+        statements=statements,
+    )
+    return plan
+
+
+def cmd_mariadb_swap(args: argparse.Namespace) -> int:
+    schemas = [args.database, f"{args.database}_restore", f"{args.database}_prerestore"]
+    try:
+        plan = swap_plan(args.step, args.database, list_tables(args.client, schemas))
+        if plan["changed"]:
+            run_sql(args.client, "".join(f"{statement};\n" for statement in plan["statements"]))
+    except ClientError as exc:
+        print(json.dumps({"step": args.step, "database": args.database, "error": str(exc)}))
+        print(f"noticeboard-backup: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(plan, sort_keys=True))
+    return 0
+
+
+def mariadb_counts(client: str, schema: str, names: list[str]) -> dict[str, int]:
+    """Row counts of the tables ``names`` that exist in ``schema``, counted in the server."""
+    present = set(list_tables(client, [schema])[schema])
+    wanted = [t for t in sorted(names) if t in present]
+    if not wanted:
+        return {}
+    query = " UNION ALL ".join(
+        f"SELECT {quote_text(t)}, COUNT(*) FROM {quote_name(schema)}.{quote_name(t)}"  # noqa: S608
+        for t in wanted
+    )
+    return {table: int(count) for table, count in run_sql(client, query + ";\n")}
+
+
 def checksums(root: str | None) -> dict[str, str]:
     if not root or not Path(root).is_dir():
         return {}
@@ -123,6 +246,9 @@ def read_counts(args: argparse.Namespace) -> tuple[dict[str, int], str | None]:
         return dump_counts(args.dump)
     if args.counts_tsv:
         return tsv_counts(args.counts_tsv), None
+    if getattr(args, "mariadb_schema", None):
+        expected = json.loads(Path(args.manifest).read_text())["tables"]
+        return mariadb_counts(args.client, args.mariadb_schema, list(expected)), None
     return {}, None
 
 
@@ -139,8 +265,12 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     expected = json.loads(Path(args.manifest).read_text())
     problems = []
-    if args.sqlite or args.dump or args.counts_tsv:
-        counts = read_counts(args)[0]
+    if args.sqlite or args.dump or args.counts_tsv or args.mariadb_schema:
+        try:
+            counts = read_counts(args)[0]
+        except ClientError as exc:
+            print(f"cannot count the rows in {args.mariadb_schema}: {exc}")
+            return 1
         for table, rows in sorted(expected["tables"].items()):
             if counts.get(table) != rows:
                 problems.append(f"table {table}: {counts.get(table)} rows, backup has {rows}")
@@ -179,10 +309,21 @@ def main() -> int:
         if name == "manifest":
             cmd.add_argument("--uploads-tar", help="checksums from this tar instead of --uploads")
             cmd.add_argument("--set", action="append", default=[], help="extra KEY=VALUE")
+        else:
+            cmd.add_argument("--mariadb-schema", help="count the rows in this live schema")
+            cmd.add_argument("--client", help="the mariadb client command (with --mariadb-schema)")
+    swap = sub.add_parser("mariadb-swap")
+    swap.add_argument("step", choices=("swap", "unswap"))
+    swap.add_argument("database")
+    swap.add_argument("--client", required=True, help="the mariadb client command")
     args = parser.parse_args()
     if args.command == "sqlite-backup":
         sqlite_backup(args.src, args.dst)
         return 0
+    if args.command == "verify" and args.mariadb_schema and not args.client:
+        parser.error("--mariadb-schema needs --client")
+    if args.command == "mariadb-swap":
+        return cmd_mariadb_swap(args)
     return cmd_manifest(args) if args.command == "manifest" else cmd_verify(args)
 
 
