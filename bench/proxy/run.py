@@ -306,6 +306,18 @@ def caddy_start(flush=False):
     wait_http("nbc-caddy", "http://127.0.0.1/")
 
 
+def caddy_probe(swap):
+    """Run the swap under load through Caddy; note any panic it logged; clean up."""
+    try:
+        res = probe("nbc-caddy", 80, 16, swap)
+        logs = subprocess.run(["docker", "logs", "nbc-caddy"], capture_output=True, text=True)
+        res["caddy_panic"] = [line for line in logs.stderr.splitlines() if line.startswith("panic")]
+        return res
+    finally:
+        rm("nbc-caddy")
+        restart_old_app()
+
+
 def caddy_reload(flush=False):
     """Swap by configuration: `caddy reload` with a file that names app B."""
     apps()
@@ -317,14 +329,7 @@ def caddy_reload(flush=False):
         timeline.mark("reload_answered")
         stop_old_app(timeline)
 
-    try:
-        res = probe("nbc-caddy", 80, 16, swap)
-        logs = subprocess.run(["docker", "logs", "nbc-caddy"], capture_output=True, text=True)
-        res["caddy_panic"] = [line for line in logs.stderr.splitlines() if line.startswith("panic")]
-        return res
-    finally:
-        rm("nbc-caddy")
-        restart_old_app()
+    return caddy_probe(swap)
 
 
 def caddy_api():
@@ -341,14 +346,7 @@ def caddy_api():
         timeline.mark("patch_answered")
         stop_old_app(timeline)
 
-    try:
-        res = probe("nbc-caddy", 80, 16, swap)
-        logs = subprocess.run(["docker", "logs", "nbc-caddy"], capture_output=True, text=True)
-        res["caddy_panic"] = [line for line in logs.stderr.splitlines() if line.startswith("panic")]
-        return res
-    finally:
-        rm("nbc-caddy")
-        restart_old_app()
+    return caddy_probe(swap)
 
 
 # ---------------------------------------------------------------- memory
