@@ -148,17 +148,19 @@ print(json.loads(urllib.request.urlopen(req, timeout=10).read())["id"])
 """
 
 
-def playbook(name: str, *extra: str, ok: bool = True) -> str:
-    """Run one of the collection's playbooks against this host, as the `app` group."""
-    groups = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "app-group.yml")
-    with open(groups, "w") as out:
-        out.write("app:\n  hosts:\n    nb-mol-app: {}\n")
+def playbook(name: str, *extra: str, ok: bool = True, groups: tuple[str, ...] = ("app",)) -> str:
+    """Run one of the collection's playbooks against this host, put in GROUPS (`app`)."""
+    inventory = os.path.join(
+        os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], f"{'-'.join(groups)}-group.yml"
+    )
+    with open(inventory, "w") as out:
+        out.write("".join(f"{g}:\n  hosts:\n    nb-mol-app: {{}}\n" for g in groups))
     cmd = [
         "ansible-playbook",
         "-i",
         os.environ["MOLECULE_INVENTORY_FILE"],
         "-i",
-        groups,
+        inventory,
         os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", f"{name}.yml"),
         *extra,
     ]
