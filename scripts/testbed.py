@@ -508,8 +508,11 @@ def ensure_network() -> None:
             )
 
 
-def serve(name: str, alias: str, image: str, args: list[str], command: list[str]) -> None:
-    """Run a test-bed service on nb-testbed as ALIAS, replaced when its image changed.
+def serve(
+    name: str, alias: str, image: str, args: list[str], command: list[str], ready: list[str]
+) -> None:
+    """Run a test-bed service on nb-testbed as ALIAS, replaced when its image changed, and
+    wait until the command READY succeeds.
 
     The container carries the recipe of what it runs, so a newer image or other options
     replace it and an unchanged one is left running.
@@ -517,6 +520,11 @@ def serve(name: str, alias: str, image: str, args: list[str], command: list[str]
     ensure_network()
     with locked(name):
         _serve(name, alias, image, args, command)
+    deadline = time.monotonic() + 30
+    while not ok(ready):
+        if time.monotonic() > deadline:
+            fail(f"{alias} did not answer within 30 s; see 'docker logs {name}'")
+        time.sleep(0.5)
 
 
 def _serve(name: str, alias: str, image: str, args: list[str], command: list[str]) -> None:
@@ -572,21 +580,12 @@ def ensure_registry() -> None:
         IMAGES["registry"].tag,
         ["-p", f"127.0.0.1:{REGISTRY_PORT}:5000"],
         [],
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if ok(
-            [
-                "python3",
-                "-c",
-                f"import urllib.request as u; u.urlopen('http://127.0.0.1:{REGISTRY_PORT}/v2/')",
-            ]
-        ):
-            return
-        time.sleep(0.5)
-    fail(
-        f"the test registry did not answer on 127.0.0.1:{REGISTRY_PORT}; "
-        f"see 'docker logs {REGISTRY_NAME}'"
+        # From the machine, through the published port the tests push to.
+        [
+            "python3",
+            "-c",
+            f"import urllib.request as u; u.urlopen('http://127.0.0.1:{REGISTRY_PORT}/v2/')",
+        ],
     )
 
 
@@ -617,12 +616,8 @@ def ensure_apt_cache() -> None:
         IMAGES["apt-cache"].tag,
         ["-v", f"{APT_CACHE_DIR}:/var/cache/apt-cacher-ng"],
         [],
+        [docker_cli(), "exec", APT_CACHE_NAME, "bash", "-c", "</dev/tcp/127.0.0.1/3142"],
     )
-    deadline = time.monotonic() + 30
-    while not ok([docker_cli(), "exec", APT_CACHE_NAME, "bash", "-c", "</dev/tcp/127.0.0.1/3142"]):
-        if time.monotonic() > deadline:
-            fail(f"the apt cache did not answer; see 'docker logs {APT_CACHE_NAME}'")
-        time.sleep(0.5)
 
 
 # --- Docker's apt repository (stand-in) ---------------------------------------------
@@ -760,16 +755,18 @@ def _serve_docker_repo(root: Path) -> None:
         IMAGES["docker-repo"].tag,
         ["-v", f"{root}:/srv:ro"],
         ["busybox", "httpd", "-f", "-p", "80", "-h", "/srv"],
+        [
+            docker_cli(),
+            "exec",
+            DOCKER_REPO_NAME,
+            "busybox",
+            "wget",
+            "-q",
+            "-O",
+            "/dev/null",
+            "http://127.0.0.1/debian/gpg",
+        ],
     )
-    deadline = time.monotonic() + 30
-    probe = ["busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/debian/gpg"]
-    while not ok([docker_cli(), "exec", DOCKER_REPO_NAME, *probe]):
-        if time.monotonic() > deadline:
-            fail(
-                "the Docker repository stand-in did not answer; "
-                f"see 'docker logs {DOCKER_REPO_NAME}'"
-            )
-        time.sleep(0.5)
 
 
 def docker_repo_versions(root: Path) -> dict[str, dict[str, str]]:
