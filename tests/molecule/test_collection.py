@@ -36,6 +36,20 @@ def _spec_options() -> set[str]:
     return names
 
 
+def test_a_variable_several_roles_read_has_one_type_and_default():
+    # An inventory sets noticeboard_dir once for every role that reads it; a role whose
+    # spec defaulted it differently would act on another directory when it is not set.
+    seen: dict[str, dict[tuple, list[str]]] = {}
+    for spec in sorted(ROOT.glob("roles/*/meta/argument_specs.yml")):
+        role = spec.parents[1].name
+        for entry, body in yaml.safe_load(spec.read_text())["argument_specs"].items():
+            for name, opt in body.get("options", {}).items():
+                key = (opt.get("type", "str"), repr(opt.get("default")), bool(opt.get("required")))
+                seen.setdefault(name, {}).setdefault(key, []).append(f"{role}:{entry}")
+    shared = {name: kinds for name, kinds in seen.items() if len(kinds) > 1}
+    assert not shared, f"declared differently by different entry points: {shared}"
+
+
 def _inventory_variables(data: object) -> set[str]:
     """Variable names set anywhere in an inventory file: group_vars, host entries, vars."""
     found: set[str] = set()
