@@ -143,7 +143,10 @@ def molecule(session: nox.Session) -> None:
         "1",
         "tests/molecule",
         # Scenarios named after `--`, else those in MOLECULE_SCENARIOS, else all.
-        env={"MOLECULE_SCENARIOS": ",".join(session.posargs) or os.environ.get("MOLECULE_SCENARIOS", "")},
+        env={
+            "MOLECULE_SCENARIOS": ",".join(session.posargs)
+            or os.environ.get("MOLECULE_SCENARIOS", "")
+        },
     )
     # Every host booted systemd: the machine's own cgroup mount must be as it was.
     _testbed(session, "mounts")
