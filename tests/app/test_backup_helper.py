@@ -19,7 +19,9 @@ from conftest import new_database
 
 from noticeboard import migrate
 
-HELPER = Path(__file__).resolve().parents[2] / "roles" / "app" / "files" / "noticeboard-backup.py"
+HELPER = (
+    Path(__file__).resolve().parents[2] / "roles" / "backup" / "files" / "noticeboard-backup.py"
+)
 
 BLOBS = {
     "a" * 32: bytes(range(256)) * 400,
