@@ -75,6 +75,8 @@ class Setting:
     default: str | None
     description: str
     required: bool = False
+    #: Also read from the file that ``<name>_FILE`` names (see ``secret()``).
+    secret: bool = False
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -91,6 +93,7 @@ SETTINGS: tuple[Setting, ...] = (
         "well-known example value; generate one with "
         "``python3 -c 'import secrets; print(secrets.token_urlsafe(48))'``.",
         required=True,
+        secret=True,
     ),
     Setting(
         "DATABASE_URL",
@@ -99,6 +102,7 @@ SETTINGS: tuple[Setting, ...] = (
         "``mysql+pymysql://user:pass@host/db`` (MariaDB) or "
         "``postgresql+psycopg://user:pass@host/db``. Empty means a SQLite file "
         "``noticeboard.db`` in DATA_DIR.",
+        secret=True,
     ),
     Setting(
         "DATA_DIR",
@@ -193,6 +197,43 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+FILE_SUFFIX = "_FILE"
+
+
+def secret(environ: Mapping[str, str], name: str) -> str:
+    """A secret from ``<name>_FILE`` (the file's text, exactly) or else from ``<name>``.
+
+    A file keeps every character as written - ``$``, quotes, backslashes, spaces at
+    either end - since nothing parses it on the way: Compose interpolates env files, and
+    ``docker inspect`` shows the environment. Only the one line end an editor or
+    ``echo`` adds at the end is dropped. The variable itself is read as before, trimmed.
+    """
+    file_name = name + FILE_SUFFIX
+    path = environ.get(file_name, "").strip()
+    direct = environ.get(name, "").strip()
+    if not path:
+        return direct
+    if direct:
+        raise SettingsError(
+            f"both {name} and {file_name} are set; keep one of them (the file is preferred "
+            "for secrets: it stays out of `docker inspect`)"
+        )
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise SettingsError(
+            f"{file_name}={path!r} cannot be read ({reason}); point it at a readable "
+            f"UTF-8 file holding {name}, or unset it"
+        ) from None
+    text = text.removesuffix("\n").removesuffix("\r")
+    if "\n" in text or "\r" in text or "\0" in text:
+        raise SettingsError(
+            f"{file_name}={path!r} holds more than one line; {name} must be one line "
+            "without NUL characters"
+        )
+    return text
 
 
 @dataclass(frozen=True)
@@ -251,7 +292,10 @@ class _Reader:
         self.environ = environ
 
     def raw(self, name: str) -> str:
-        value = self.environ.get(name, "").strip()
+        if SETTINGS_BY_NAME[name].secret:
+            value = secret(self.environ, name)
+        else:
+            value = self.environ.get(name, "").strip()
         if value:
             return value
         return SETTINGS_BY_NAME[name].default or ""
@@ -308,7 +352,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
 
     env = r.choice("NOTICEBOARD_ENV", (PRODUCTION, DEVELOPMENT))
 
-    secret_key = env_map.get("SECRET_KEY", "").strip()
+    secret_key = r.raw("SECRET_KEY")
     generated = False
     if env == PRODUCTION:
         if not secret_key:
@@ -415,6 +459,8 @@ def env_example() -> str:
     for s in SETTINGS:
         lines.append("")
         lines.extend(f"# {part}" for part in _wrap(_plain(s.description), 76))
+        if s.secret:
+            lines.append(f"# Or put it in a file and set {s.name}{FILE_SUFFIX} to its path.")
         if s.required:
             lines.append("# Required in production.")
             lines.append(f"{s.name}=")
@@ -445,6 +491,13 @@ def rst() -> str:
         lines.append("")
         lines.extend(f"   {part}" for part in _wrap(s.description, 80))
         lines.append("")
+        if s.secret:
+            lines.append(
+                f"   Or from a file: ``{s.name}{FILE_SUFFIX}`` names it; its text is the value, "
+                "character for character (one final line end dropped), and stays out of "
+                "``docker inspect``. Setting both is refused."
+            )
+            lines.append("")
     return "\n".join(lines)
 
 

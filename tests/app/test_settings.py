@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from noticeboard import settings
 
@@ -111,3 +113,54 @@ def test_cli_refuses_bad_settings_with_one_line_and_writes_nothing(tmp_path, com
     assert len(lines) == 1, result.stderr
     assert "SECRET_KEY" in lines[0]
     assert not data_dir.exists()
+
+
+# Secrets from files (SECRET_KEY_FILE, DATABASE_URL_FILE): what the operator wrote arrives
+# character for character, whatever Compose or a shell would have made of it.
+ONE_LINE = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r\0"), min_size=1
+)
+
+
+@given(value=ONE_LINE, line_end=st.sampled_from(["", "\n", "\r\n"]))
+def test_a_secret_file_gives_its_text_exactly(tmp_path_factory, value, line_end):
+    path = tmp_path_factory.mktemp("secret") / "key"
+    path.write_bytes((value + line_end).encode())
+    assert settings.secret({"SECRET_KEY_FILE": str(path)}, "SECRET_KEY") == value
+
+
+def test_the_app_runs_with_the_key_from_the_file(tmp_path):
+    key = " $HOME ${X:-y} $$ 'single' \"double\" back\\slash #not-a-comment a=b "
+    (tmp_path / "key").write_text(key + "\n")
+    config = settings.load({**GOOD, "SECRET_KEY": "", "SECRET_KEY_FILE": str(tmp_path / "key")})
+    assert config.secret_key == key
+
+
+def test_a_database_url_from_a_file_keeps_its_password(tmp_path):
+    (tmp_path / "url").write_text("mysql+pymysql://nb:pa$$w#rd@db/nb")
+    config = load(DATABASE_URL_FILE=str(tmp_path / "url"))
+    assert config.database_url == "mysql+pymysql://nb:pa$$w#rd@db/nb?charset=utf8mb4"
+
+
+@pytest.mark.parametrize(
+    ("content", "overrides", "hint"),
+    [
+        (None, {}, "cannot be read"),
+        ("two\nlines", {}, "more than one line"),
+        ("nul\0inside", {}, "without NUL"),
+        ("x" * 40, {"SECRET_KEY": SECRET}, "keep one of them"),
+    ],
+)
+def test_a_bad_secret_file_is_named_with_the_fix(tmp_path, content, overrides, hint):
+    path = tmp_path / "key"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(settings.SettingsError, match=hint) as raised:
+        settings.load({**GOOD, "SECRET_KEY": "", **overrides, "SECRET_KEY_FILE": str(path)})
+    assert "SECRET_KEY" in str(raised.value)
+
+
+def test_only_secrets_are_read_from_files():
+    # MAINTENANCE_FILE is a setting of its own, not MAINTENANCE from a file.
+    assert {s.name for s in settings.SETTINGS if s.secret} == {"SECRET_KEY", "DATABASE_URL"}
+    assert load(MAINTENANCE_FILE="/srv/nb/flag").maintenance_file == Path("/srv/nb/flag")
