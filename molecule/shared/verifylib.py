@@ -1,0 +1,376 @@
+"""What every scenario's verifier needs, written once.
+
+Molecule's testinfra verifier finds this module on its path: ../config.yml sets
+PYTHONPATH to this directory for every scenario. It knows the scenario from the
+variables Molecule sets for the verifier (MOLECULE_INVENTORY_FILE and friends), so the
+same calls work in every scenario and in a copy of one under another name.
+
+- ``http``, ``wait_ready``, ``probe``: requests made from inside a host, with the
+  host's own python3, as a client on that host or its network would make them;
+- ``run_playbook`` and ``converge``: ansible-playbook against the scenario's inventory,
+  with the run's output and its PLAY RECAP counters (``PlaybookRun``);
+- ``variables`` and ``hosts_in``: the inventory as a playbook sees it;
+- ``booted`` and ``wait_until``: waiting for a host or a condition, within a bound;
+- ``ensure``: the heart of an ensure-state fixture. It checks a state and acts only
+  when the state does not hold, then checks again, so that a test can ask for the state
+  it needs whether it runs alone or after every other test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import testinfra
+from testinfra.utils.ansible_runner import AnsibleRunner
+
+PROJECT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
+SCENARIO = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
+# The whole inventory directory: Molecule's hosts file and whatever a scenario links
+# beside it (a shipped hosts.yml, group_vars).
+INVENTORY = str(Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent)
+EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
+
+
+# --- the inventory ---------------------------------------------------------------------
+
+
+@cache
+def _runner() -> AnsibleRunner:
+    return AnsibleRunner(INVENTORY)
+
+
+def hosts_in(group: str) -> list[str]:
+    """The inventory's hosts in GROUP, sorted; a group with no host fails the test."""
+    hosts = sorted(_runner().get_hosts(group))
+    assert hosts, f"the inventory has no host in group {group}"
+    return hosts
+
+
+def host_named(name: str):
+    """A testinfra host for one of the scenario's containers, over `docker exec` (much
+    faster than a round trip through Ansible for every command)."""
+    return testinfra.get_host(f"docker://{name}")
+
+
+def variables(host: str, *names: str) -> dict:
+    """Variables as a playbook on HOST sees them: templated, vault files decrypted. Read
+    once per run (an Ansible run each); the caller gets a copy of its own."""
+    return dict(_variables(host, names))
+
+
+@cache
+def _variables(host: str, names: tuple[str, ...]) -> dict:
+    expr = "{{ dict(__names | zip(__names | map('extract', hostvars[inventory_hostname]))) }}"
+    done = subprocess.run(
+        [
+            *("ansible", host, "-i", INVENTORY),
+            *("-m", "ansible.builtin.debug", "-a", f"msg={expr}"),
+            *("-e", json.dumps({"__names": list(names)})),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_STDOUT_CALLBACK": "json"},
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    # The JSON document comes first; profile_tasks (enabled for every scenario) follows it.
+    report, _ = json.JSONDecoder().raw_decode(done.stdout)
+    return report["plays"][0]["tasks"][0]["hosts"][host]["msg"]
+
+
+# --- playbooks -------------------------------------------------------------------------
+
+
+@dataclass
+class PlaybookRun:
+    """One ansible-playbook run: what it printed and its PLAY RECAP."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        # ansible-core prints task errors on stderr.
+        return self.stdout + self.stderr
+
+    @property
+    def said(self) -> str:
+        """The whole output with its line wrapping undone, for matching messages (the
+        YAML callback folds long ones)."""
+        return " ".join(self.output.split())
+
+    @property
+    def recap(self) -> dict[str, dict[str, int]]:
+        """PLAY RECAP counters by host: {"host": {"ok": 3, "changed": 0, ...}}."""
+        rows: dict[str, dict[str, int]] = {}
+        started = False
+        for line in self.stdout.splitlines():
+            if line.startswith("PLAY RECAP"):
+                started = True
+            elif started and ":" in line and "ok=" in line:
+                name, _, counters = line.partition(":")
+                rows[name.strip()] = {
+                    key: int(value) for key, value in (c.split("=") for c in counters.split())
+                }
+        return rows
+
+    def counter(self, host: str, name: str = "changed") -> int:
+        assert host in self.recap, (host, self.stdout[-3000:])
+        return self.recap[host][name]
+
+    def changed_tasks(self) -> list[str]:
+        """The TASK line above each `changed:` result: what a run that should have
+        changed nothing changed."""
+        lines = self.stdout.splitlines()
+        return [
+            next((t for t in reversed(lines[:i]) if t.startswith("TASK [")), "?")
+            for i, row in enumerate(lines)
+            if row.startswith("changed:")
+        ]
+
+    def tail(self, out: int = 6000, err: int = 3000) -> str:
+        return self.stdout[-out:] + self.stderr[-err:]
+
+
+def playbook_path(playbook: str | Path) -> Path:
+    """A name without `.yml` is one of the collection's playbooks (`upgrade`); a file
+    name is the scenario's own (`converge.yml`); an absolute path stays as it is."""
+    path = Path(playbook)
+    if path.suffix not in (".yml", ".yaml"):
+        return PROJECT / "playbooks" / f"{playbook}.yml"
+    return path if path.is_absolute() else SCENARIO / path
+
+
+def run_playbook(
+    playbook: str | Path,
+    *extra: str,
+    extra_vars: dict | None = None,
+    check_mode: bool = False,
+    verbosity: int = 0,
+    limit: str | None = None,
+    tags: str | None = None,
+    inventories: Sequence[str | Path] = (),
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+    ok: bool | None = True,
+) -> PlaybookRun:
+    """ansible-playbook against the scenario's inventory (plus INVENTORIES), as a user
+    would run it. OK=True expects success, False a failure, None either."""
+    cmd = ["ansible-playbook", "-i", INVENTORY]
+    for inventory in inventories:
+        cmd += ["-i", str(inventory)]
+    cmd.append(str(playbook_path(playbook)))
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    if check_mode:
+        cmd.append("--check")
+    if verbosity:
+        cmd.append("-" + "v" * verbosity)
+    if limit:
+        cmd += ["--limit", limit]
+    if tags:
+        cmd += ["--tags", tags]
+    cmd += extra
+    done = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+    run = PlaybookRun(cmd, done.returncode, done.stdout, done.stderr)
+    if ok is not None:
+        assert (run.returncode == 0) == ok, run.tail()
+    return run
+
+
+def converge(*extra: str, **options) -> PlaybookRun:
+    """The scenario's converge playbook again, as a user re-running the deployment."""
+    return run_playbook("converge.yml", *extra, **options)
+
+
+def group_inventory(host: str, groups: Sequence[str]) -> Path:
+    """A small inventory that puts HOST in GROUPS (beside the scenario's own)."""
+    path = EPHEMERAL / f"{'-'.join(groups)}-group.yml"
+    path.write_text("".join(f"{g}:\n  hosts:\n    {host}: {{}}\n" for g in groups))
+    return path
+
+
+# --- requests from inside a host -------------------------------------------------------
+
+# Runs inside a host with its python3: one request described by a JSON document (method,
+# url, headers, a JSON body or a multipart form, timeout); prints one JSON line with the
+# status (0: no HTTP answer at all), the answer's text and sha256 and, for a form with a
+# file, the sha256 of the bytes sent. HTTPS certificates are not verified: the test
+# load balancer's is self-signed.
+_CLIENT = r"""
+import hashlib, json, os, ssl, sys, urllib.error, urllib.request, uuid
+spec = json.loads(sys.argv[1])
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+headers, data, sent = dict(spec["headers"]), None, None
+if spec.get("form") is not None:
+    form, boundary, crlf = spec["form"], uuid.uuid4().hex, "\r\n"
+    head = f"--{boundary}{crlf}Content-Disposition: form-data; name="
+    parts = [f'{head}"{k}"{crlf}{crlf}{v}{crlf}'.encode() for k, v in form["fields"].items()]
+    if form.get("file"):
+        name, field, text, size = (form["file"].get(k) for k in ("name", "field", "text", "size"))
+        content = text.encode() if text is not None else os.urandom(int(size))
+        sent = hashlib.sha256(content).hexdigest()
+        parts.append(f'{head}"{field}"; filename="{name}"{crlf}'.encode()
+                     + f"Content-Type: application/octet-stream{crlf}{crlf}".encode()
+                     + content + crlf.encode())
+    parts.append(f"--{boundary}--{crlf}".encode())
+    data = b"".join(parts)
+    headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
+elif spec.get("json") is not None:
+    data = json.dumps(spec["json"]).encode()
+req = urllib.request.Request(spec["url"], data=data, method=spec["method"], headers=headers)
+try:
+    r = urllib.request.urlopen(req, timeout=spec["timeout"], context=ctx)
+except urllib.error.HTTPError as e:
+    r = e
+except OSError as e:
+    print(json.dumps({"status": 0, "text": f"{type(e).__name__}: {e}", "sha256": "", "sent": sent}))
+    sys.exit()
+body = r.read()
+print(json.dumps({"status": r.status, "text": body.decode(errors="replace"),
+                  "sha256": hashlib.sha256(body).hexdigest(), "sent": sent}))
+"""
+
+JSON_HEADERS = {"Content-Type": "application/json", "X-Requested-With": "molecule"}
+
+
+@dataclass
+class Response:
+    """An answer as the in-host client saw it. STATUS 0: no HTTP answer at all
+    (nothing listens, the connection broke or timed out); BODY is parsed JSON when the
+    text is JSON."""
+
+    status: int
+    text: str
+    sha256: str
+    sent_sha256: str | None = None
+    body: object = field(init=False)
+
+    def __post_init__(self) -> None:
+        try:
+            self.body = json.loads(self.text)
+        except ValueError:
+            self.body = self.text
+
+
+def http(
+    host,
+    method: str,
+    url: str,
+    body: dict | None = None,
+    *,
+    host_header: str = "",
+    headers: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+    file: dict | None = None,
+    timeout: float = 15,
+) -> Response:
+    """One request from inside HOST (a testinfra host). BODY goes as JSON; FORM (fields)
+    and FILE ({"field", "name", and "text" or "size" random bytes}) as multipart."""
+    sent_headers = {**JSON_HEADERS, **(headers or {})}
+    if host_header:
+        sent_headers["Host"] = host_header
+    spec = {
+        "method": method,
+        "url": url,
+        "headers": sent_headers,
+        "json": body,
+        "form": None if form is None and file is None else {"fields": form or {}, "file": file},
+        "timeout": timeout,
+    }
+    out = host.check_output("python3 -c %s %s", _CLIENT, json.dumps(spec))
+    answer = json.loads(out)
+    return Response(answer["status"], answer["text"], answer["sha256"], answer["sent"])
+
+
+def wait_ready(host, url: str, *, within: float = 300, interval: float = 1, **request) -> Response:
+    """GET URL (a /readyz) from inside HOST until it answers 200 or WITHIN seconds have
+    passed; the last answer (the caller asserts on it). REQUEST goes to http()."""
+    deadline = time.monotonic() + within
+    while True:
+        answer = http(host, "GET", url, **request)
+        if answer.status == 200 or time.monotonic() > deadline:
+            return answer
+        time.sleep(interval)
+
+
+# Runs inside a host: opens a TCP connection and prints what the server says first
+# (MariaDB greets) or the error: "ok <greeting>" / "error <exception>". A server that
+# says nothing first (HTTP) is "ok" once connected.
+_PROBE = """
+import socket, sys
+timeout = float(sys.argv[3])
+try:
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=timeout)
+except OSError as e:
+    print("error", type(e).__name__, e)
+    sys.exit()
+with s:
+    s.settimeout(timeout)
+    try:
+        print("ok", s.recv(512).decode("latin-1").replace("\\n", " "))
+    except OSError:
+        print("ok", "(connected; the server sent nothing first)")
+"""
+
+
+def probe(host, target: str, port: int, timeout: float = 5.0) -> str:
+    """A TCP connection from inside HOST to TARGET:PORT: "ok ..." or "error ..."."""
+    return host.check_output("python3 -c %s %s %s %s", _PROBE, target, str(port), str(timeout))
+
+
+# --- waiting ---------------------------------------------------------------------------
+
+
+def wait_until(check: Callable[[], object], what: str, timeout: float = 180, interval: float = 1):
+    """Call CHECK until it returns something true; fail naming WHAT after TIMEOUT."""
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(interval)
+    return result
+
+
+def booted(host, timeout: float = 120) -> str:
+    """The state systemd reaches once a (re)booting host has finished booting
+    ("running", or "degraded" with a failed unit); systemd answers nothing until its
+    bus is up, and a restarting container not even that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = host.run("timeout 120 systemctl is-system-running --wait").stdout.strip()
+        if state not in ("", "starting", "initializing") or time.monotonic() > deadline:
+            return state
+        time.sleep(1)
+
+
+# --- ensure-state fixtures -------------------------------------------------------------
+
+
+def ensure(what: str, holds: Callable[[], bool], act: Callable[[], object]) -> bool:
+    """Bring about the state WHAT: nothing when HOLDS() already says it is there (a full
+    run reaches it through the tests before), else ACT() and check again. True when it
+    had to act."""
+    if holds():
+        return False
+    print(f"ensure: {what} did not hold; setting it up")
+    act()
+    assert holds(), f"ensure: {what} still does not hold after setting it up"
+    return True
