@@ -1,35 +1,45 @@
-"""Shared fixtures of the cluster scenario's verifiers: the four hosts, HTTP through the
-load balancer, SQL in MariaDB, and one verbose re-run of site.yml.
+"""The cluster scenario's own fixtures: the four hosts, HTTP through the load balancer,
+SQL in MariaDB, one verbose re-run of site.yml, and the states the tests ask for (release
+v1 serving, an upgrade done), each reached only when it does not hold already.
 
 Hosts are found by inventory group, so a copy of this scenario under another directory
-name (other container names) works unchanged. Commands go through `docker exec`
-(testinfra's docker backend): the hosts are Molecule's containers.
+name (other container names) works unchanged. What every scenario shares (in-host HTTP,
+playbook runs, the inventory's variables) is in molecule/shared/verifylib.py.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import subprocess
-from dataclasses import dataclass
+import time
 from pathlib import Path
 
 import pytest
-import testinfra
-from testinfra.utils.ansible_runner import AnsibleRunner
-
-# The whole inventory directory: Molecule's hosts file, inventories/cluster's hosts.yml
-# (the groups) and the group_vars linked beside them.
-INVENTORY = str(Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent)
-SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parents[1]))
-RUNNER = AnsibleRunner(INVENTORY)
+from verifylib import (
+    PlaybookRun,
+    Response,
+    converge,
+    ensure,
+    host_named,
+    hosts_in,
+    http,
+    run_playbook,
+    variables,
+)
 
 APP_DIR = "/opt/noticeboard"
 DB_DIR = "/opt/noticeboard-mariadb"
 DB_PROJECT = "noticeboard-mariadb"
+APP_CONTAINER = "noticeboard-app-1"
 LB_ADMIN_SOCKET = "/opt/noticeboard-lb/run/admin.sock"
 LB_URL = "https://127.0.0.1"
+UPGRADE_TAG = "upgrade-v2"
+# The inventory's secrets, which no playbook output may show.
+SECRET_NAMES = (
+    "noticeboard_secret_key",
+    "noticeboard_mariadb_password",
+    "noticeboard_mariadb_root_password",
+)
 
 # The start of every script below that runs inside a host and talks HTTPS to the load
 # balancer: `ctx` does not verify certificates (the load balancer's is self-signed).
@@ -40,113 +50,9 @@ ctx.check_hostname = False
 ctx.verify_mode = ssl.CERT_NONE
 """
 
-# Runs inside a host: method, URL, optional JSON body; prints the status, then the body.
-CLIENT = (
-    IN_HOST_TLS
-    + """
-import sys, urllib.error, urllib.request
-method, url, host, body = sys.argv[1:5]
-headers = {"Content-Type": "application/json", "X-Requested-With": "molecule"}
-if host:
-    headers["Host"] = host
-req = urllib.request.Request(url, data=body.encode() or None, method=method, headers=headers)
-try:
-    r = urllib.request.urlopen(req, timeout=15, context=ctx)
-except urllib.error.HTTPError as e:
-    r = e
-print(r.status)
-print(r.read().decode())
-"""
-)
 
-# Runs inside the lb host: posts a note whose attachment is SIZE random bytes named NAME
-# through the load balancer (multipart/form-data); prints {"status", "sha256", "note"}.
-UPLOAD = (
-    IN_HOST_TLS
-    + """
-import hashlib, json, os, sys, urllib.error, urllib.request, uuid
-url, host, name, size = sys.argv[1:5]
-data = os.urandom(int(size))
-boundary = uuid.uuid4().hex
-crlf = "\\r\\n"
-field = f"--{boundary}{crlf}Content-Disposition: form-data; name="
-parts = [
-    f'{field}"body"{crlf}{crlf}upload {name}{crlf}'.encode(),
-    f'{field}"attachment"; filename="{name}"{crlf}'.encode(),
-    f"Content-Type: application/octet-stream{crlf}{crlf}".encode() + data + crlf.encode(),
-    f"--{boundary}--{crlf}".encode(),
-]
-headers = {"Host": host, "X-Requested-With": "molecule",
-           "Content-Type": f"multipart/form-data; boundary={boundary}"}
-req = urllib.request.Request(url + "/api/notes", data=b"".join(parts), headers=headers)
-try:
-    r = urllib.request.urlopen(req, timeout=30, context=ctx)
-except urllib.error.HTTPError as e:
-    r = e
-text = r.read().decode()
-try:
-    note = json.loads(text)
-except ValueError:
-    note = text
-print(json.dumps({"status": r.status, "sha256": hashlib.sha256(data).hexdigest(), "note": note}))
-"""
-)
-
-# Opens a TCP connection and prints what the server says first (MariaDB greets), or
-# the error: "ok <greeting>" / "error <exception>". A server that says nothing first
-# (HTTP) is "ok" once connected: how soon it drops an idle connection is not the point.
-PROBE = """
-import socket, sys
-timeout = float(sys.argv[3])
-try:
-    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=timeout)
-except OSError as e:
-    print("error", type(e).__name__, e)
-    sys.exit()
-with s:
-    s.settimeout(timeout)
-    try:
-        print("ok", s.recv(512).decode("latin-1").replace("\\n", " "))
-    except OSError:
-        print("ok", "(connected; the server sent nothing first)")
-"""
-
-
-def resolved(host: str, *names: str) -> dict[str, str]:
-    """Variables as a playbook on HOST sees them: templated, the vault decrypted."""
-    expr = "{{ dict(__names | zip(__names | map('extract', hostvars[inventory_hostname]))) }}"
-    done = subprocess.run(
-        [
-            "ansible",
-            host,
-            "-i",
-            INVENTORY,
-            "-m",
-            "ansible.builtin.debug",
-            "-a",
-            f"msg={expr}",
-            "-e",
-            json.dumps({"__names": list(names)}),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_STDOUT_CALLBACK": "json"},
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    # The JSON document comes first; profile_tasks (enabled for every scenario) follows it.
-    report, _ = json.JSONDecoder().raw_decode(done.stdout)
-    return report["plays"][0]["tasks"][0]["hosts"][host]["msg"]
-
-
-def host_named(name: str):
-    return testinfra.get_host(f"docker://{name}")
-
-
-def group(name: str) -> list[str]:
-    hosts = sorted(RUNNER.get_hosts(name))
-    assert hosts, f"the inventory has no host in group {name}"
-    return hosts
+# The hosts, by inventory group (a name as the inventory spells it: `hosts_in`).
+group = hosts_in
 
 
 @pytest.fixture(scope="session")
@@ -155,7 +61,9 @@ def lb():
 
 
 # The name the load balancer serves, as inventories/cluster sets it.
-LB_NAME = resolved(group("lb")[0], "noticeboard_lb_server_name")["noticeboard_lb_server_name"]
+LB_NAME = variables(group("lb")[0], "noticeboard_lb_server_name")["noticeboard_lb_server_name"]
+# The app image, tags aside, as the inventory sets it.
+IMAGE = variables(group("app")[0], "noticeboard_image")["noticeboard_image"]
 
 
 @pytest.fixture(scope="session")
@@ -178,38 +86,25 @@ def db_address(db) -> str:
     return address(db)
 
 
-@dataclass
-class Response:
-    status: int
-    body: object
-
-
-def http(host, method: str, url: str, body: dict | None = None, host_header: str = "") -> Response:
-    payload = json.dumps(body) if body else ""
-    out = host.check_output("python3 -c %s %s %s %s %s", CLIENT, method, url, host_header, payload)
-    status, _, text = out.partition("\n")
-    try:
-        return Response(int(status), json.loads(text))
-    except ValueError:
-        return Response(int(status), text)
-
-
 def via_lb(lb, method: str, path: str, body: dict | None = None) -> Response:
     """A request to the load balancer's HTTPS port, from the lb host itself."""
-    return http(lb, method, f"{LB_URL}{path}", body, LB_NAME)
+    return http(lb, method, f"{LB_URL}{path}", body, host_header=LB_NAME)
 
 
 def upload(lb, name: str, size: int) -> tuple[dict, str]:
     """Post a note with SIZE random bytes attached through the load balancer; the note as
     the app answered and the sha256 of what was sent."""
-    out = lb.check_output("python3 -c %s %s %s %s %s", UPLOAD, LB_URL, LB_NAME, name, str(size))
-    sent = json.loads(out)
-    assert sent["status"] == 201, sent
-    return sent["note"], sent["sha256"]
-
-
-def probe(host, target: str, port: int, timeout: float = 5.0) -> str:
-    return host.check_output("python3 -c %s %s %s %s", PROBE, target, str(port), str(timeout))
+    sent = http(
+        lb,
+        "POST",
+        f"{LB_URL}/api/notes",
+        host_header=LB_NAME,
+        form={"body": f"upload {name}"},
+        file={"field": "attachment", "name": name, "size": size},
+        timeout=30,
+    )
+    assert sent.status == 201, (sent.status, sent.body)
+    return sent.body, sent.sent_sha256
 
 
 def sql(db, statement: str) -> list[list[str]]:
@@ -233,50 +128,97 @@ def lb_servers(lb) -> dict[str, dict[str, str]]:
     return {row["svname"]: row for row in rows}
 
 
-def playbook(*extra: str) -> subprocess.CompletedProcess[str]:
-    """Run the scenario's converge playbook (site.yml) again, as a user would."""
-    cmd = ["ansible-playbook", "-i", INVENTORY, str(SCENARIO / "converge.yml"), *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, check=False)
+def both_servers_up(lb, timeout: float = 120) -> dict[str, str]:
+    """Wait until HAProxy reports every app server UP; its view at the end."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = {name: row["status"] for name, row in lb_servers(lb).items() if name != "BACKEND"}
+        if set(states.values()) == {"UP"} or time.monotonic() > deadline:
+            return states
+        time.sleep(1)
 
 
-def run_playbook(name: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    """Run one of the collection's playbooks against the scenario's inventory."""
-    cmd = [
-        "ansible-playbook",
-        "-i",
-        INVENTORY,
-        str(SCENARIO.parents[1] / "playbooks" / f"{name}.yml"),
-        *extra,
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, check=False)
+def running_image(app) -> str:
+    return app.check_output("docker inspect -f '{{.Config.Image}}' %s", APP_CONTAINER)
 
 
-def recap(stdout: str) -> dict[str, dict[str, int]]:
-    """PLAY RECAP counters by host."""
-    rows = {}
-    started = False
-    for line in stdout.splitlines():
-        if line.startswith("PLAY RECAP"):
-            started = True
-            continue
-        if started and ":" in line and "ok=" in line:
-            name, _, counters = line.partition(":")
-            rows[name.strip()] = {k: int(v) for k, v in (c.split("=") for c in counters.split())}
-    return rows
+def started_at(app) -> str:
+    return app.check_output("docker inspect -f '{{.State.StartedAt}}' %s", APP_CONTAINER)
+
+
+def revision(db) -> str:
+    return sql(db, "SELECT version_num FROM alembic_version")[0][0]
+
+
+def release_record(app, name: str = "previous") -> dict | None:
+    """What upgrade.yml (release-previous.json) or rollback.yml (release-rolled-back.json)
+    recorded on an app host, or None."""
+    record = app.file(f"{APP_DIR}/release-{name}.json")
+    return json.loads(record.content_string) if record.exists else None
+
+
+# --- the states tests ask for ----------------------------------------------------------
+
+
+def serves(lb, apps, tag: str) -> bool:
+    """Every app host runs TAG, HAProxy has each UP, /readyz answers through it."""
+    return (
+        {running_image(app) for app in apps} == {f"{IMAGE}:{tag}"}
+        and set(both_servers_up(lb).values()) == {"UP"}
+        and via_lb(lb, "GET", "/readyz").status == 200
+    )
+
+
+def ensure_v1_serving(lb, apps) -> None:
+    """Release v1 serves on every app host, as site.yml left it: after converge and
+    after test_upgrade.py's rollback nothing is done; after an upgrade that was not
+    rolled back, rollback.yml; otherwise site.yml again."""
+
+    def bring_back() -> PlaybookRun:
+        if any(release_record(app) for app in apps):
+            return run_playbook("rollback")
+        return converge()
+
+    ensure("release v1 serving on every app host", lambda: serves(lb, apps, "v1"), bring_back)
+
+
+@pytest.fixture
+def v1_serving(lb, apps) -> None:
+    ensure_v1_serving(lb, apps)
+
+
+@pytest.fixture
+def upgraded(lb, apps) -> None:
+    """upgrade.yml moved every app host from v1 to upgrade-v2 and nothing rolled it back.
+    test_upgrade.py's first test does that under load; alone, v1 first, then a plain
+    upgrade.yml."""
+
+    def upgrade() -> PlaybookRun:
+        ensure_v1_serving(lb, apps)
+        return run_playbook("upgrade", "-e", f"noticeboard_image_tag={UPGRADE_TAG}")
+
+    ensure(
+        f"an upgrade from v1 to {UPGRADE_TAG}",
+        lambda: (
+            all((release_record(app) or {}).get("image") == f"{IMAGE}:v1" for app in apps)
+            and serves(lb, apps, UPGRADE_TAG)
+        ),
+        upgrade,
+    )
 
 
 @pytest.fixture(scope="session")
-def verbose_rerun() -> subprocess.CompletedProcess[str]:
-    """site.yml once more with -v, on the cluster as converge left it."""
-    done = playbook("-v")
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    return done
+def verbose_rerun() -> PlaybookRun:
+    """site.yml once more with -v, on the cluster as converge left it: the idempotence
+    check (no host changed) and the no-secret check read the same run."""
+    return converge(verbosity=1)
 
 
 # The order the modules run in. The base tests need the cluster exactly as site.yml left
-# it (a re-run must change nothing); the backup test restores what it backed up; the
-# upgrade test moves to a new release and its rollback brings v1 back, as the drills
-# expect to find it.
+# it (a re-run must change nothing, and it is the scenario's idempotence check); the
+# backup test restores what it backed up; the upgrade test moves to a new release and
+# rolls back. Every test that needs a release state asks a fixture for it, so a module
+# or a test also runs alone (molecule/README.md).
 ORDER = ("test_site.py", "test_security.py", "test_backup.py", "test_upgrade.py")
 
 

@@ -16,21 +16,16 @@ from conftest import (
     IN_HOST_TLS,
     LB_NAME,
     LB_URL,
+    SECRET_NAMES,
     group,
-    resolved,
-    run_playbook,
     sql,
+    started_at,
     upload,
     via_lb,
 )
+from verifylib import run_playbook, variables, wait_ready
 
 BACKUP_DIR = "/var/backups/noticeboard"
-SECRET_NAMES = (
-    "noticeboard_secret_key",
-    "noticeboard_mariadb_password",
-    "noticeboard_mariadb_root_password",
-)
-
 # Runs inside an app host: downloads the attachment of each note id from the app on this
 # host (not through the load balancer), one line "<id> <sha256 or HTTP status>" each.
 DOWNLOAD = """
@@ -102,10 +97,6 @@ def backup_sets(host) -> set[str]:
     return set(out.split())
 
 
-def started_at(app) -> str:
-    return app.check_output("docker inspect -f '{{.State.StartedAt}}' noticeboard-app-1")
-
-
 def writer_log(lb, path: str) -> tuple[list[tuple[int, int]], bool]:
     """The writer's attempts so far, and whether it has stopped."""
     lines = lb.run("cat %s", path).stdout.splitlines()
@@ -115,7 +106,7 @@ def writer_log(lb, path: str) -> tuple[list[tuple[int, int]], bool]:
 
 
 def no_secret_in(output: str) -> list[str]:
-    secrets = resolved(group("app")[0], *SECRET_NAMES)
+    secrets = variables(group("app")[0], *SECRET_NAMES)
     assert all(secrets.values()), secrets
     return [name for name in SECRET_NAMES if secrets[name] in output]
 
@@ -134,8 +125,7 @@ def test_mariadb_backup_and_restore_round_trip(lb, apps, db):
     sets_before = backup_sets(db)
 
     # --- backup, while the app serves
-    done = run_playbook("backup", "-v")
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    done = run_playbook("backup", verbosity=1)
     assert no_secret_in(done.stdout + done.stderr) == []
     new_sets = backup_sets(db) - sets_before
     assert len(new_sets) == 1, new_sets
@@ -184,8 +174,7 @@ def test_mariadb_backup_and_restore_round_trip(lb, apps, db):
             if any(status == 201 for _, status in writer_log(lb, log)[0]):
                 break
             time.sleep(1)
-        done = run_playbook("restore", "-v", "-e", f"noticeboard_restore_backup={stamp}")
-        assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+        done = run_playbook("restore", "-e", f"noticeboard_restore_backup={stamp}", verbosity=1)
         assert no_secret_in(done.stdout + done.stderr) == []
         # Let the writer land a few notes on the restored database too.
         for _ in range(120):
@@ -240,11 +229,6 @@ def test_mariadb_backup_and_restore_round_trip(lb, apps, db):
     assert served(apps, rows_after["notes"]) == {app.backend.name: expected for app in apps}
 
     # Ready through the load balancer, and the note deleted after the backup is back.
-    ready = via_lb(lb, "GET", "/readyz")
-    for _ in range(30):
-        if ready.status == 200:
-            break
-        time.sleep(1)
-        ready = via_lb(lb, "GET", "/readyz")
+    ready = wait_ready(lb, f"{LB_URL}/readyz", host_header=LB_NAME, within=30)
     assert ready.status == 200, ready.body
     assert via_lb(lb, "GET", f"/api/notes/{with_file[0]}").status == 200

@@ -9,13 +9,8 @@ import json
 from urllib.parse import quote
 
 import pytest
-from conftest import APP_DIR, DB_DIR, address, group, probe, resolved, sql
-
-SECRET_NAMES = (
-    "noticeboard_secret_key",
-    "noticeboard_mariadb_password",
-    "noticeboard_mariadb_root_password",
-)
+from conftest import APP_DIR, DB_DIR, SECRET_NAMES, address, group, sql
+from verifylib import probe, variables
 
 
 def drop_counter(db) -> int:
@@ -85,7 +80,7 @@ def test_env_files_are_readable_by_root_only(where, path, apps, db):
 # A full run of site.yml: minutes on a busy machine (pyproject's timeout is for unit tests).
 @pytest.mark.timeout(1800)
 def test_no_secret_appears_in_verbose_output(verbose_rerun):
-    secrets = resolved(group("db")[0], *SECRET_NAMES)
+    secrets = variables(group("db")[0], *SECRET_NAMES)
     assert all(secrets.values()), secrets
     # The database password also travels URL-encoded inside DATABASE_URL.
     encoded = quote(secrets["noticeboard_mariadb_password"], safe="")

@@ -6,7 +6,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from conftest import APP_DIR, group, http, lb_servers, recap, sql, via_lb
+from conftest import APP_DIR, group, lb_servers, sql, via_lb
+from verifylib import http
 
 DB_CONTAINER = "noticeboard-mariadb-mariadb-1"
 
@@ -14,7 +15,7 @@ DB_CONTAINER = "noticeboard-mariadb-mariadb-1"
 # A full run of site.yml: minutes on a busy machine (pyproject's timeout is for unit tests).
 @pytest.mark.timeout(1800)
 def test_a_rerun_of_site_yml_changes_nothing(verbose_rerun):
-    counters = recap(verbose_rerun.stdout)
+    counters = verbose_rerun.recap
     expected = set(group("lb") + group("app") + group("db"))
     assert set(counters) == expected, counters
     changed = {name: c["changed"] for name, c in counters.items() if c["changed"] or c["failed"]}

@@ -7,7 +7,8 @@ migration), one at a time. Not one request may fail, every acknowledged write mu
 the database afterwards, every stream must receive the event of every write (resuming
 with Last-Event-ID when its server was drained), and every upload must download through
 the load balancer byte for byte as it was sent. rollback.yml then brings v1 back with the
-backup taken before the migration, which leaves the cluster as the drills expect it.
+backup taken before the migration. Each test asks the fixtures for the release it starts
+from (v1 serving; an upgrade done), so either runs alone too.
 """
 
 from __future__ import annotations
@@ -22,20 +23,22 @@ from pathlib import Path
 import pytest
 from conftest import (
     APP_DIR,
+    IMAGE,
     IN_HOST_TLS,
     LB_NAME,
     LB_URL,
-    RUNNER,
+    UPGRADE_TAG,
+    both_servers_up,
     group,
-    lb_servers,
-    run_playbook,
+    revision,
+    running_image,
     sql,
     upload,
     via_lb,
 )
+from verifylib import run_playbook
 
 LOADGEN = Path(__file__).with_name("loadgen.py")
-IMAGE = RUNNER.get_variables(group("app")[0])["noticeboard_image"]
 STREAMS = 50
 
 # Runs inside the lb host: downloads each note's attachment TIMES times through the load
@@ -58,14 +61,6 @@ for note in ids.split(","):
 print(json.dumps(seen))
 """
 )
-
-
-def running_image(app) -> str:
-    return app.check_output("docker inspect -f '{{.Config.Image}}' noticeboard-app-1")
-
-
-def revision(db) -> str:
-    return sql(db, "SELECT version_num FROM alembic_version")[0][0]
 
 
 def note_columns(db) -> set[str]:
@@ -101,16 +96,6 @@ def wrong_downloads(lb, sums: dict[str, str], times: int = 2) -> dict[str, list[
     return {note: got for note, got in seen.items() if got != [f"200 {sums[note]}"] * times} | {
         note: ["never asked"] for note in sums if note not in seen
     }
-
-
-def both_servers_up(lb, timeout: float = 120) -> dict[str, str]:
-    """Wait until HAProxy reports every app server UP; its view at the end."""
-    deadline = time.monotonic() + timeout
-    while True:
-        states = {name: row["status"] for name, row in lb_servers(lb).items() if name != "BACKEND"}
-        if set(states.values()) == {"UP"} or time.monotonic() > deadline:
-            return states
-        time.sleep(1)
 
 
 class Load:
@@ -158,7 +143,7 @@ class Load:
 
 # Two playbook runs under load: minutes on a busy machine.
 @pytest.mark.timeout(1800)
-def test_a_rolling_upgrade_under_load_fails_no_request_and_loses_nothing(lb, apps, db):
+def test_a_rolling_upgrade_under_load_fails_no_request_and_loses_nothing(lb, apps, db, v1_serving):
     assert {running_image(app) for app in apps} == {f"{IMAGE}:v1"}
     revision_before, columns_before = revision(db), note_columns(db)
     upgrades_before = upgrades_logged(apps)
@@ -170,7 +155,7 @@ def test_a_rolling_upgrade_under_load_fails_no_request_and_loses_nothing(lb, app
 
     with Load(lb, since, tag) as load:
         started = time.monotonic()
-        done = run_playbook("upgrade", "-e", "noticeboard_image_tag=upgrade-v2")
+        done = run_playbook("upgrade", "-e", f"noticeboard_image_tag={UPGRADE_TAG}", ok=None)
         upgrade_seconds = time.monotonic() - started
     result, streams = load.result, load.result["streams"]
     writes = {note_id: title for note_id, title in result["writes"]}
@@ -212,7 +197,7 @@ def test_a_rolling_upgrade_under_load_fails_no_request_and_loses_nothing(lb, app
 
     # Both hosts run the new release, the schema moved once and only expanded, and the
     # load balancer sends to both again.
-    assert {running_image(app) for app in apps} == {f"{IMAGE}:upgrade-v2"}
+    assert {running_image(app) for app in apps} == {f"{IMAGE}:{UPGRADE_TAG}"}
     assert revision(db) != revision_before
     assert note_columns(db) == columns_before | {"edited_at"}
     # Migrated once: one more line in the log of the host that ran the migration.
@@ -228,11 +213,10 @@ def test_a_rolling_upgrade_under_load_fails_no_request_and_loses_nothing(lb, app
 
 
 @pytest.mark.timeout(1800)
-def test_rollback_brings_back_v1_and_the_schema_before_the_upgrade(lb, apps, db):
+def test_rollback_brings_back_v1_and_the_schema_before_the_upgrade(lb, apps, db, upgraded):
     record = json.loads(apps[0].file(f"{APP_DIR}/release-previous.json").content_string)
     assert record["image"] == f"{IMAGE}:v1"
-    done = run_playbook("rollback")
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    run_playbook("rollback")
     assert {running_image(app) for app in apps} == {f"{IMAGE}:v1"}
     assert revision(db) == record["revision_before"]
     assert "edited_at" not in note_columns(db)

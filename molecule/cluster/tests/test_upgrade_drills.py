@@ -1,6 +1,7 @@
-"""Fault drills on the cluster, after test_upgrade.py has brought v1 back. Each ends with
-v1 serving on both app hosts through the load balancer, every note still there, and,
-where a playbook stopped, a message that says what happened and what to do.
+"""Fault drills on the cluster. Each starts from release v1 serving on both app hosts
+(the v1_serving fixture: a no-op after converge or after test_upgrade.py's rollback) and
+ends with v1 serving through the load balancer, every note still there, and, where a
+playbook stopped, a message that says what happened and what to do.
 
   e) the db host unreachable when upgrade.yml starts -> it stops before touching any host
   a) a migration that fails half-way                -> it stops before switching any host
@@ -17,23 +18,25 @@ where a playbook stopped, a message that says what happened and what to do.
 from __future__ import annotations
 
 import subprocess
-import time
 
 import pytest
 import test_security as security
-from conftest import APP_DIR, address, lb_servers, run_playbook, sql, via_lb
-from test_upgrade import IMAGE, both_servers_up, revision, running_image
-
-APP_CONTAINER = "noticeboard-app-1"
-
-
-def flat(text: str) -> str:
-    """Playbook output with its line wrapping undone, for matching messages."""
-    return " ".join(text.split())
-
-
-def started_at(app) -> str:
-    return app.check_output("docker inspect -f '{{.State.StartedAt}}' %s", APP_CONTAINER)
+from conftest import (
+    APP_CONTAINER,
+    APP_DIR,
+    IMAGE,
+    LB_NAME,
+    LB_URL,
+    address,
+    both_servers_up,
+    lb_servers,
+    revision,
+    running_image,
+    sql,
+    started_at,
+    via_lb,
+)
+from verifylib import booted, run_playbook, wait_ready, wait_until
 
 
 def notes(db) -> set[tuple[str, str]]:
@@ -47,7 +50,7 @@ def serving_v1(lb, apps) -> None:
 
 
 @pytest.fixture
-def before(lb, apps, db):
+def before(lb, apps, db, v1_serving):
     serving_v1(lb, apps)
     assert via_lb(lb, "POST", "/api/notes", {"body": "written before the drill"}).status == 201
     return {"notes": notes(db), "started": [started_at(app) for app in apps]}
@@ -58,10 +61,10 @@ def test_e_an_unreachable_db_host_stops_the_upgrade_before_any_app_host(lb, apps
     db_container = db.backend.name
     subprocess.run(["docker", "pause", db_container], check=True)
     try:
-        done = run_playbook("upgrade", "-e", "noticeboard_image_tag=upgrade-v2")
+        done = run_playbook("upgrade", "-e", "noticeboard_image_tag=upgrade-v2", ok=None)
     finally:
         subprocess.run(["docker", "unpause", db_container], check=True)
-    said = flat(done.stdout + done.stderr)
+    said = done.said
     assert done.returncode != 0, said[-3000:]
     assert f"Ansible cannot reach the db host {db_container}" in said, said[-3000:]
     assert "No app host was changed" in said
@@ -76,8 +79,8 @@ def test_e_an_unreachable_db_host_stops_the_upgrade_before_any_app_host(lb, apps
 @pytest.mark.timeout(900)
 def test_a_a_migration_failing_half_way_stops_before_any_host_switches(lb, apps, db, before):
     revision_before = revision(db)
-    done = run_playbook("upgrade", "-e", "noticeboard_image_tag=upgrade-failing-migration")
-    said = flat(done.stdout + done.stderr)
+    done = run_playbook("upgrade", "-e", "noticeboard_image_tag=upgrade-failing-migration", ok=None)
+    said = done.said
     assert done.returncode != 0, said[-3000:]
     assert f"with {IMAGE}:upgrade-failing-migration failed" in said, said[-3000:]
     assert "No app host was switched; the previous release still serves" in said
@@ -98,8 +101,9 @@ def test_b_a_release_that_never_gets_ready_is_rolled_back_on_its_host(lb, apps, 
         "noticeboard_image_tag=upgrade-never-ready",
         "-e",
         "noticeboard_wait_timeout=30",
+        ok=None,
     )
-    said = flat(done.stdout + done.stderr)
+    said = done.said
     name = first.backend.name
     assert done.returncode != 0, said[-3000:]
     assert f"Upgrading {name} to {IMAGE}:upgrade-never-ready failed" in said, said[-3000:]
@@ -109,13 +113,6 @@ def test_b_a_release_that_never_gets_ready_is_rolled_back_on_its_host(lb, apps, 
     assert started_at(second) == before["started"][1]
     serving_v1(lb, apps)
     assert notes(db) >= before["notes"]
-
-
-def wait_until(check, what: str, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(1)
 
 
 @pytest.mark.timeout(900)
@@ -164,26 +161,6 @@ def test_d_the_stack_comes_back_after_dockerd_restarts(lb, apps, db, before):
     assert notes(db) >= before["notes"]
 
 
-def booted(host) -> bool:
-    """systemd has finished booting the host (it answers nothing until its bus is up)."""
-    state = subprocess.run(
-        ["docker", "exec", host.backend.name, "systemctl", "is-system-running", "--wait"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    ).stdout.strip()
-    assert state in ("", "running", "starting"), (host.backend.name, state)
-    return state == "running"
-
-
-def ready_through_lb(lb) -> bool:
-    try:
-        return via_lb(lb, "GET", "/readyz").status == 200
-    except AssertionError:  # nothing listens yet: the client in the lb host fails
-        return False
-
-
 @pytest.mark.timeout(900)
 def test_f_every_host_comes_back_by_itself_after_a_reboot(lb, apps, db, db_address, before):
     # All four restarted at once, as after a power cut: systemd boots each again with
@@ -192,12 +169,16 @@ def test_f_every_host_comes_back_by_itself_after_a_reboot(lb, apps, db, db_addre
     names = [host.backend.name for host in hosts]
     subprocess.run(["docker", "restart", "-t", "60", *names], check=True, timeout=600)
     for host in hosts:
-        wait_until(lambda host=host: booted(host), f"{host.backend.name} booted")
+        assert booted(host, timeout=180) == "running", (
+            host.backend.name,
+            host.run("systemctl --failed").stdout,
+        )
         assert host.service("docker").is_enabled, host.backend.name
         assert host.service("docker").is_running, host.backend.name
     # The hosts kept their addresses, as servers on a LAN do.
     assert address(db) == db_address
-    wait_until(lambda: ready_through_lb(lb), "/readyz through the load balancer", timeout=300)
+    ready = wait_ready(lb, f"{LB_URL}/readyz", host_header=LB_NAME, within=300)
+    assert ready.status == 200, f"not within 300 s: /readyz through the load balancer {ready.text}"
     serving_v1(lb, apps)
     assert notes(db) >= before["notes"]
     # The database's firewall is back before anyone re-applies it: app hosts in, lb out.
