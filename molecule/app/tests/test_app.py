@@ -4,63 +4,21 @@ once, and keeps its data across a re-run and an upgrade to another image tag."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 
 import pytest
-
-DIR = "/opt/noticeboard"
-
-
-# Runs inside the host: method, path and an optional JSON body; prints status, then body.
-CLIENT = """
-import sys, urllib.error, urllib.request
-method, path, body = sys.argv[1:4]
-req = urllib.request.Request(
-    "http://127.0.0.1:8000" + path, data=body.encode() or None, method=method,
-    headers={"Content-Type": "application/json", "X-Requested-With": "molecule"})
-try:
-    r = urllib.request.urlopen(req, timeout=10)
-except urllib.error.HTTPError as e:
-    r = e
-print(r.status)
-print(r.read().decode())
-"""
-
-
-def http(host, method: str, path: str, body: dict | None = None):
-    """Call the app from inside the host; returns (status, parsed JSON or text)."""
-    out = host.check_output(
-        "python3 -c %s %s %s %s", CLIENT, method, path, json.dumps(body) if body else ""
-    )
-    status, _, text = out.partition("\n")
-    try:
-        return int(status), json.loads(text)
-    except ValueError:
-        return int(status), text
-
-
-def converge(*extra: str) -> str:
-    """Run the scenario's converge playbook again, as a user re-running the deployment."""
-    cmd = [
-        "ansible-playbook",
-        "-i",
-        os.environ["MOLECULE_INVENTORY_FILE"],
-        os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], "converge.yml"),
-        *extra,
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    return done.stdout
-
-
-def recap_changed(stdout: str) -> int:
-    line = next(row for row in stdout.splitlines() if row.startswith("nb-mol-app"))
-    return int(line.split("changed=")[1].split()[0])
-
-
-def container_image(host) -> str:
-    return host.check_output("docker inspect -f '{{.Config.Image}}' noticeboard-app-1")
+from conftest import (
+    DIR,
+    HOST,
+    all_notes,
+    app_http,
+    backup_sets,
+    container_image,
+    playbook,
+    readiness,
+    upload,
+    upload_sums,
+)
+from verifylib import converge
 
 
 def test_env_file_holds_the_secret_readable_by_root_only(host):
@@ -94,8 +52,7 @@ def test_the_migration_ran_exactly_once(host):
 
 
 def test_the_app_answers_readyz(host):
-    status, _ = http(host, "GET", "/readyz")
-    assert status == 200
+    assert app_http(host, "GET", "/readyz").status == 200
 
 
 def test_the_container_is_healthy_and_hardened(host):
@@ -107,95 +64,36 @@ def test_the_container_is_healthy_and_hardened(host):
 
 
 @pytest.mark.timeout(900)
-def test_a_rerun_changes_nothing(host):
+def test_a_rerun_changes_nothing(host, on_v1):
     before = host.check_output("docker inspect -f '{{.Id}}' noticeboard-app-1")
-    assert recap_changed(converge()) == 0
+    assert converge().counter(HOST) == 0
     assert host.check_output("docker inspect -f '{{.Id}}' noticeboard-app-1") == before
 
 
 @pytest.mark.timeout(900)
-def test_data_survives_an_upgrade_to_a_second_tag(host):
-    status, note = http(host, "POST", "/api/notes", {"title": "kept", "body": "across the upgrade"})
-    assert status in (200, 201), note
+def test_data_survives_an_upgrade_to_a_second_tag(host, on_v1):
+    note = app_http(host, "POST", "/api/notes", {"title": "kept", "body": "across the upgrade"})
+    assert note.status in (200, 201), note.body
     out = converge("-e", "noticeboard_image_tag=v2")
-    assert recap_changed(out) > 0
+    assert out.counter(HOST) > 0
     assert container_image(host) == "registry:5000/nb-molecule/noticeboard:v2"
-    status, _ = http(host, "GET", "/readyz")
-    assert status == 200
-    status, notes = http(host, "GET", "/api/notes")
+    assert app_http(host, "GET", "/readyz").status == 200
+    notes = app_http(host, "GET", "/api/notes").body
     assert [n["body"] for n in notes["notes"] if n["title"] == "kept"] == ["across the upgrade"]
     # Same schema in both tags: nothing to migrate, so no second migration and no backup.
     assert len(host.file(f"{DIR}/migrations.log").content_string.strip().splitlines()) == 1
-    assert recap_changed(converge("-e", "noticeboard_image_tag=v2")) == 0
+    assert converge("-e", "noticeboard_image_tag=v2").counter(HOST) == 0
 
 
 # --- backup.yml, restore.yml, upgrade.yml and rollback.yml on this one (SQLite) host ---
-
-UPLOAD = """
-import json, sys, urllib.request
-title, name, data = sys.argv[1:4]
-b = "nbmoleculeboundary"
-head = 'Content-Disposition: form-data; name='
-body = (
-    f'--{b}\\r\\n{head}"body"\\r\\n\\r\\n{title}\\r\\n'
-    f'--{b}\\r\\n{head}"attachment"; filename="{name}"\\r\\n\\r\\n{data}\\r\\n'
-    f"--{b}--\\r\\n"
-)
-req = urllib.request.Request(
-    "http://127.0.0.1:8000/api/notes", data=body.encode(), method="POST",
-    headers={"Content-Type": f"multipart/form-data; boundary={b}", "X-Requested-With": "t"})
-print(json.loads(urllib.request.urlopen(req, timeout=10).read())["id"])
-"""
-
-
-def playbook(name: str, *extra: str, ok: bool = True, groups: tuple[str, ...] = ("app",)) -> str:
-    """Run one of the collection's playbooks against this host, put in GROUPS (`app`)."""
-    inventory = os.path.join(
-        os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], f"{'-'.join(groups)}-group.yml"
-    )
-    with open(inventory, "w") as out:
-        out.write("".join(f"{g}:\n  hosts:\n    nb-mol-app: {{}}\n" for g in groups))
-    cmd = [
-        "ansible-playbook",
-        "-i",
-        os.environ["MOLECULE_INVENTORY_FILE"],
-        "-i",
-        inventory,
-        os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", f"{name}.yml"),
-        *extra,
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    assert (done.returncode == 0) == ok, done.stdout[-6000:] + done.stderr[-3000:]
-    # ansible-core prints task errors on stderr; messages are matched with wrapping undone.
-    return " ".join((done.stdout + done.stderr).split())
-
-
-def all_notes(host) -> list[dict]:
-    status, body = http(host, "GET", "/api/notes?limit=100")
-    assert status == 200, body
-    return body["notes"]
-
-
-def upload_sums(host) -> str:
-    return host.check_output(f"cd {DIR}/data/uploads && sha256sum * | sort")
-
-
-def readiness(host) -> dict:
-    status, body = http(host, "GET", "/readyz")
-    assert status == 200, body
-    return body
-
-
-def backup_sets(host) -> list[str]:
-    return sorted(host.check_output("ls /var/backups/noticeboard").split())
 
 
 # Each of these runs whole playbooks; on a busy machine one takes minutes.
 @pytest.mark.timeout(900)
 def test_backup_then_restore_brings_back_rows_and_uploads(host):
     for i in range(3):
-        host.check_output("python3 -c %s %s %s %s", UPLOAD, f"file {i}", f"f{i}.txt", f"x{i}" * 500)
-    http(host, "POST", "/api/notes", {"body": "plain note before the backup"})
+        upload(host, f"file {i}", f"f{i}.txt", f"x{i}" * 500)
+    app_http(host, "POST", "/api/notes", {"body": "plain note before the backup"})
     notes_before, sums_before = all_notes(host), upload_sums(host)
     sets_before = backup_sets(host)
 
@@ -212,16 +110,16 @@ def test_backup_then_restore_brings_back_rows_and_uploads(host):
 
     # Changes after the backup: one note more, one (with its file) less.
     victim = next(n for n in notes_before if n["attachment"] and n["body"].startswith("file "))
-    http(host, "POST", "/api/notes", {"body": "written after the backup"})
-    http(host, "DELETE", f"/api/notes/{victim['id']}")
+    app_http(host, "POST", "/api/notes", {"body": "written after the backup"})
+    app_http(host, "DELETE", f"/api/notes/{victim['id']}")
     assert upload_sums(host) != sums_before
 
     playbook("restore", "-e", f"noticeboard_restore_backup={stamp}")
     assert all_notes(host) == notes_before
     assert upload_sums(host) == sums_before
     readiness(host)
-    status, text = http(host, "GET", victim["attachment"]["url"])
-    assert (status, text) == (200, f"x{victim['body'].removeprefix('file ')}" * 500)
+    served = app_http(host, "GET", victim["attachment"]["url"])
+    assert (served.status, served.text) == (200, f"x{victim['body'].removeprefix('file ')}" * 500)
 
 
 @pytest.mark.timeout(600)
@@ -233,7 +131,7 @@ def test_restore_refuses_an_unknown_set_without_stopping_the_app(host):
 
 
 @pytest.mark.timeout(900)
-def test_upgrade_runs_the_migration_once_and_keeps_the_data(host):
+def test_upgrade_runs_the_migration_once_and_keeps_the_data(host, on_v2):
     notes_before, sums_before = all_notes(host), upload_sums(host)
     assert readiness(host)["revision"] == "0003"
     out = playbook("upgrade", "-e", "noticeboard_image_tag=v3")
@@ -251,9 +149,9 @@ def test_upgrade_runs_the_migration_once_and_keeps_the_data(host):
 
 
 @pytest.mark.timeout(900)
-def test_rollback_returns_to_the_previous_image_and_the_pre_migration_backup(host):
+def test_rollback_returns_to_the_previous_image_and_the_pre_migration_backup(host, upgraded_to_v3):
     notes_at_upgrade = all_notes(host)
-    http(host, "POST", "/api/notes", {"body": "written on v3, gone after the rollback"})
+    app_http(host, "POST", "/api/notes", {"body": "written on v3, gone after the rollback"})
     playbook("rollback")
     assert container_image(host) == "registry:5000/nb-molecule/noticeboard:v2"
     assert readiness(host)["revision"] == "0003"

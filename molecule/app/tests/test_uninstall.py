@@ -10,10 +10,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from test_app import DIR, UPLOAD, all_notes, http, playbook, upload_sums
+from conftest import DIR, HOST, IMAGE, all_notes, app_http, playbook, upload, upload_sums
 
-HOST = "nb-mol-app"
-IMAGE = "registry:5000/nb-molecule/noticeboard"
 BACKUPS = "/var/backups/noticeboard"
 HELPER = "/usr/local/sbin/noticeboard-backup"
 NOTE = "written before the uninstall"
@@ -39,7 +37,7 @@ def ensure_deployed_with_a_note(host) -> None:
     if not installed(host) or not app_running(host):
         playbook("deploy")
     if not any(n["body"] == NOTE for n in all_notes(host)):
-        host.check_output("python3 -c %s %s %s %s", UPLOAD, NOTE, "kept.txt", "kept" * 100)
+        upload(host, NOTE, "kept.txt", "kept" * 100)
 
 
 def ensure_uninstalled_keeping_a_note(host) -> None:
@@ -113,8 +111,7 @@ def test_a_deployment_after_the_uninstall_finds_the_old_data(host):
     migrations = host.file(f"{DIR}/migrations.log").content_string
 
     playbook("deploy")
-    status, _ = http(host, "GET", "/readyz")
-    assert status == 200
+    assert app_http(host, "GET", "/readyz").status == 200
     assert [n["body"] for n in all_notes(host) if n["body"] == NOTE] == [NOTE]
     assert upload_sums(host) == sums
     # The schema was already at head: nothing migrated.
