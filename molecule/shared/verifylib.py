@@ -141,13 +141,16 @@ class PlaybookRun:
         return self.stdout[-out:] + self.stderr[-err:]
 
 
-def playbook_path(playbook: str | Path) -> Path:
-    """A name without `.yml` is one of the collection's playbooks (`upgrade`); a file
-    name is the scenario's own (`converge.yml`); an absolute path stays as it is."""
-    path = Path(playbook)
-    if path.suffix not in (".yml", ".yaml"):
-        return PROJECT / "playbooks" / f"{playbook}.yml"
-    return path if path.is_absolute() else SCENARIO / path
+def playbook_path(playbook: str | Path) -> str:
+    """A name without `.yml` is one of the collection's playbooks (`upgrade`), a fully
+    qualified name (`noticeboard.deploy.site`) goes to ansible-playbook as it is, a file
+    name is the scenario's own (`converge.yml`), an absolute path stays as it is."""
+    name = str(playbook)
+    if name.endswith((".yml", ".yaml")):
+        return str(SCENARIO / name)  # an absolute path stays absolute
+    if "/" not in name and name.count(".") >= 2:
+        return name
+    return str(PROJECT / "playbooks" / f"{name}.yml")
 
 
 def run_playbook(
@@ -168,7 +171,7 @@ def run_playbook(
     cmd = ["ansible-playbook", "-i", INVENTORY]
     for inventory in inventories:
         cmd += ["-i", str(inventory)]
-    cmd.append(str(playbook_path(playbook)))
+    cmd.append(playbook_path(playbook))
     if extra_vars:
         cmd += ["-e", json.dumps(extra_vars)]
     if check_mode:

@@ -2,6 +2,8 @@
 
 import json
 
+from verifylib import http
+
 DIR = "/opt/noticeboard"
 
 
@@ -24,7 +26,4 @@ def test_the_host_never_asked_a_registry(host):
 
 
 def test_the_app_answers_readyz_on_the_chosen_port(host):
-    out = host.check_output(
-        "python3 -c \"import urllib.request as u; print(u.urlopen('http://127.0.0.1:8080/readyz').status)\""
-    )
-    assert out == "200"
+    assert http(host, "GET", "http://127.0.0.1:8080/readyz").status == 200

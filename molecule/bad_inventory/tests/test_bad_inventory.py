@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-from pathlib import Path
-
 import pytest
+from verifylib import SCENARIO, PlaybookRun, run_playbook
 
-SCENARIO = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
+HOST = "nb-mol-bad_inventory"
 GOOD = {"noticeboard_secret_key": "molecule-only-0f3b8d6a2c4e9f1a7b5d3c8e6a4f2b0d"}
 DROP = object()
 
@@ -158,33 +154,26 @@ exec /usr/libexec/docker/cli-plugins/docker-compose "$@"
 """
 
 
-def attempt(role: str, extra: dict) -> subprocess.CompletedProcess:
+def attempt(role: str, extra: dict) -> PlaybookRun:
     """Run one role; role "app+twin" adds a second inventory name for the same host."""
     extra = {k: v for k, v in {**GOOD, **extra}.items() if v is not DROP}
     role, _, twin = role.partition("+")
-    inventories = [os.environ["MOLECULE_INVENTORY_FILE"]]
-    if twin:
-        inventories.append(str(SCENARIO / "twin-inventory.yml"))
-    cmd = [
-        "ansible-playbook",
-        *(arg for inv in inventories for arg in ("-i", inv)),
-        str(SCENARIO / f"attempt-{role}.yml"),
-        "-e",
-        json.dumps(extra),
-    ]
-    return subprocess.run(
-        cmd, capture_output=True, text=True, check=False, env={**os.environ, "ANSIBLE_NOCOLOR": "1"}
+    return run_playbook(
+        f"attempt-{role}.yml",
+        extra_vars=extra,
+        inventories=[SCENARIO / "twin-inventory.yml"] if twin else [],
+        env={"ANSIBLE_NOCOLOR": "1"},
+        ok=None,
     )
 
 
 def assert_fails_early(role: str, extra: dict, names: str) -> None:
     done = attempt(role, extra)
-    out = done.stdout + done.stderr
-    assert done.returncode != 0, out[-3000:]
+    assert done.returncode != 0, done.output[-3000:]
     # The YAML callback wraps long messages; compare with the lines joined.
-    assert names in " ".join(out.split()), out[-3000:]
-    recap = next(row for row in done.stdout.splitlines() if row.startswith("nb-mol-bad_inventory"))
-    assert "changed=0" in recap and "failed=1" in recap, recap
+    assert names in done.said, done.output[-3000:]
+    recap = done.recap[HOST]
+    assert recap["changed"] == 0 and recap["failed"] == 1, recap
 
 
 @pytest.mark.parametrize(

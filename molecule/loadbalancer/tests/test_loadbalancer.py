@@ -12,41 +12,30 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
-import testinfra
+from verifylib import PlaybookRun, converge, host_named, http, run_playbook, wait_until
 
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parents[1]))
 LB, APP1, APP2 = (f"nb-mol-loadbalancer-{n}" for n in ("lb", "app1", "app2"))
 LB_DIR = "/opt/noticeboard-lb"
 SOCKETS = f"{LB_DIR}/run"
 NAME = "lb.noticeboard.test"
 
 
-def _host(name: str):
-    # The hosts are containers here (Molecule's docker driver): `docker exec` is much
-    # faster than a round trip through Ansible for every command.
-    return testinfra.get_host(f"docker://{name}")
-
-
 @pytest.fixture(scope="module")
 def lb():
-    return _host(LB)
+    return host_named(LB)
 
 
 @pytest.fixture(scope="module")
 def app1():
-    return _host(APP1)
+    return host_named(APP1)
 
 
 @pytest.fixture(scope="module")
 def client():
-    return _host(APP2)
+    return host_named(APP2)
 
 
 @pytest.fixture(scope="module")
@@ -89,10 +78,7 @@ def server_status(lb, server: str) -> str:
 
 
 def wait_status(lb, server: str, wanted: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while (status := server_status(lb, server)) != wanted:
-        assert time.monotonic() < deadline, f"{server} is {status}, not {wanted}, after {timeout} s"
-        time.sleep(0.5)
+    wait_until(lambda: server_status(lb, server) == wanted, f"{server} {wanted}", timeout, 0.5)
 
 
 def start_stream(client, url: str, seconds: float, out: str) -> None:
@@ -102,30 +88,22 @@ def start_stream(client, url: str, seconds: float, out: str) -> None:
 
 
 def read_stream(client, out: str, timeout: float) -> dict:
-    deadline = time.monotonic() + timeout
-    while not (client.file(out).exists and client.file(out).content_string.strip()):
-        assert time.monotonic() < deadline, f"the stream client wrote nothing in {timeout} s"
-        time.sleep(0.5)
+    wait_until(
+        lambda: client.file(out).exists and client.file(out).content_string.strip(),
+        "the stream client wrote its result",
+        timeout,
+        0.5,
+    )
     return json.loads(client.file(out).content_string)
 
 
-def runtime(action: str, server: str) -> subprocess.CompletedProcess:
+def runtime(action: str, server: str) -> PlaybookRun:
     """Run the role's drain.yml or enable.yml as upgrade.yml will, through ansible-playbook."""
-    return subprocess.run(
-        [
-            "ansible-playbook",
-            "-i",
-            INVENTORY,
-            str(SCENARIO / "runtime.yml"),
-            "-e",
-            f"lb_action={action}",
-            "-e",
-            f"lb_server={server}",
-        ],
-        capture_output=True,
-        text=True,
+    return run_playbook(
+        "runtime.yml",
+        *("-e", f"lb_action={action}", "-e", f"lb_server={server}"),
         timeout=180,
-        check=False,
+        ok=None,
     )
 
 
@@ -239,11 +217,7 @@ def test_drain_closes_streams_left_after_its_timeout(lb, client, lb_ip):
 
 
 def test_stats_and_runtime_api_answer_on_the_lb_host_only(lb, client, lb_ip):
-    page = lb.check_output(
-        'python3 -c "import urllib.request as u; '
-        "print(u.urlopen('http://127.0.0.1:8404/').status)\""
-    )
-    assert page == "200"
+    assert http(lb, "GET", "http://127.0.0.1:8404/").status == 200
     assert "Uptime" in admin(lb, "show info")
     sockets = lb.file(SOCKETS)
     assert sockets.mode == 0o750 and sockets.uid == 99
@@ -262,16 +236,6 @@ def test_configuration_is_managed_and_valid(lb):
         assert f"server {server} " in config.content_string
 
 
-def converge(*extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["ansible-playbook", "-i", INVENTORY, str(SCENARIO / "converge.yml"), *extra],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-
-
 def started_at(lb) -> str:
     return lb.check_output(
         "docker inspect --format '{{.State.StartedAt}}' noticeboard-lb-haproxy-1"
@@ -281,7 +245,7 @@ def started_at(lb) -> str:
 # The last two tests change the configuration; the scenario is destroyed right after.
 def test_a_configuration_change_is_applied_by_a_reload_not_a_restart(lb, client, lb_ip):
     before = started_at(lb)
-    run = converge("-e", "noticeboard_lb_health_check_rise=3")
+    run = converge("-e", "noticeboard_lb_health_check_rise=3", timeout=600, ok=None)
     assert run.returncode == 0, run.stdout[-3000:]
     assert "RUNNING HANDLER [noticeboard.deploy.loadbalancer : Reload HAProxy" in run.stdout
     assert "rise 3" in lb.file(f"{LB_DIR}/config/haproxy.cfg").content_string
@@ -292,7 +256,7 @@ def test_a_configuration_change_is_applied_by_a_reload_not_a_restart(lb, client,
 def test_a_configuration_haproxy_rejects_is_never_written(lb):
     good = lb.file(f"{LB_DIR}/config/haproxy.cfg").content_string
     # Preflight lets a rise of 0 through; HAProxy refuses it.
-    run = converge("-e", "noticeboard_lb_health_check_rise=0")
+    run = converge("-e", "noticeboard_lb_health_check_rise=0", timeout=600, ok=None)
     assert run.returncode != 0
     output = run.stdout + run.stderr
     assert "failed to validate" in output and "'rise' has to be > 0" in output

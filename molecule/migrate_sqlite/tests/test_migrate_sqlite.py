@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-from pathlib import Path
 
+from verifylib import Response, http, run_playbook, variables
+
+HOST = "nb-mol-migrate_sqlite"
 DIR = "/opt/noticeboard"
 SQLITE = f"{DIR}/data/noticeboard.db"
-PROJECT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
 PLAYBOOK = "noticeboard.deploy.migrate_sqlite_to_mariadb"
 # The old file name, kept for its callers: an import of the playbook above.
-OLD_PLAYBOOK = PROJECT / "playbooks" / "migrate-sqlite-to-mariadb.yml"
+OLD_PLAYBOOK = "migrate-sqlite-to-mariadb"
 
 COLUMNS = {
     "notes": "id, title, body, created_at, attachment_name, attachment_key, attachment_size",
@@ -32,20 +31,6 @@ import json, sqlite3, sys
 db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
 for row in db.execute(f"SELECT {sys.argv[3]} FROM {sys.argv[2]} ORDER BY id"):
     print(json.dumps(list(row), ensure_ascii=False))
-"""
-
-HTTP = """
-import hashlib, json, sys, urllib.error, urllib.request
-method, path, body = sys.argv[1:4]
-req = urllib.request.Request("http://127.0.0.1:8000" + path, data=body.encode() or None,
-    method=method, headers={"Content-Type": "application/json", "X-Requested-With": "molecule"})
-try:
-    r = urllib.request.urlopen(req, timeout=20)
-except urllib.error.HTTPError as e:
-    r = e
-data = r.read()
-print(json.dumps({"status": r.status, "sha256": hashlib.sha256(data).hexdigest(),
-                  "text": data.decode(errors="replace") if len(data) < 100000 else ""}))
 """
 
 
@@ -71,7 +56,7 @@ def sqlite_rows(host, table: str, path: str = SQLITE) -> list[str]:
 
 
 def mariadb_rows(host, table: str) -> list[str]:
-    password = host.ansible.get_variables()["nb_test_mariadb_password"]
+    password = variables(HOST, "nb_test_mariadb_password")["nb_test_mariadb_password"]
     query = f"SELECT JSON_ARRAY({COLUMNS[table]}) FROM {table} ORDER BY id"  # noqa: S608
     out = host.check_output(
         "docker exec nb-mariadb mariadb --default-character-set=utf8mb4 -N -B -r "
@@ -82,11 +67,8 @@ def mariadb_rows(host, table: str) -> list[str]:
     return canonical([json.loads(line) for line in out.splitlines()])
 
 
-def http(host, method: str, path: str, body: dict | None = None) -> dict:
-    out = host.check_output(
-        "python3 -c %s %s %s %s", HTTP, method, path, json.dumps(body) if body else ""
-    )
-    return json.loads(out)
+def app_http(host, method: str, path: str, body: dict | None = None) -> Response:
+    return http(host, method, "http://127.0.0.1:8000" + path, body, timeout=20)
 
 
 def seed(host) -> dict:
@@ -131,9 +113,9 @@ def test_every_attachment_is_served_unchanged(host):
     with_files = [n for n in notes if n[5]]
     assert {n[5] for n in with_files} == set(files)
     for note in with_files:
-        got = http(host, "GET", f"/api/notes/{note[0]}/attachment")
-        assert got["status"] == 200
-        assert got["sha256"] == files[note[5]], note[0]
+        got = app_http(host, "GET", f"/api/notes/{note[0]}/attachment")
+        assert got.status == 200
+        assert got.sha256 == files[note[5]], note[0]
 
 
 def test_the_app_runs_on_mariadb_and_keeps_the_sqlite_file(host):
@@ -142,9 +124,9 @@ def test_the_app_runs_on_mariadb_and_keeps_the_sqlite_file(host):
     assert "DATABASE_URL=mysql+pymysql://noticeboard:" in env.content_string
     assert host.file(SQLITE).exists
     assert host.file(f"{DIR}/moved-to-mariadb.json").exists
-    ready = json.loads(http(host, "GET", "/readyz")["text"])
+    ready = app_http(host, "GET", "/readyz").body
     assert ready["status"] == "ready" and ready["maintenance"] is False
-    newest = json.loads(http(host, "GET", "/api/notes?limit=1")["text"])["notes"][0]
+    newest = app_http(host, "GET", "/api/notes?limit=1").body["notes"][0]
     assert newest["id"] == json.loads(mariadb_rows(host, "notes")[-1])[0]
 
 
@@ -175,37 +157,24 @@ def test_reads_were_served_while_writes_waited(host):
 
 
 def test_writes_work_on_mariadb(host):
-    created = http(host, "POST", "/api/notes", {"body": "written after the move"})
-    assert created["status"] == 201
-    note = json.loads(created["text"])
+    created = app_http(host, "POST", "/api/notes", {"body": "written after the move"})
+    assert created.status == 201
+    note = created.body
     assert json.loads(mariadb_rows(host, "notes")[-1])[2] == "written after the move"
-    assert http(host, "DELETE", f"/api/notes/{note['id']}")["status"] == 204
+    assert app_http(host, "DELETE", f"/api/notes/{note['id']}").status == 204
 
 
-def run_playbook(*extra: str, playbook: str | Path = PLAYBOOK) -> subprocess.CompletedProcess:
+def migrate(*extra: str, playbook: str = PLAYBOOK):
     """The docs' command: ansible-playbook PLAYBOOK -i INVENTORY --limit APPHOST."""
-    return subprocess.run(
-        [
-            "ansible-playbook",
-            str(playbook),
-            "-i",
-            os.environ["MOLECULE_INVENTORY_FILE"],
-            "--limit",
-            "nb-mol-migrate_sqlite",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return run_playbook(playbook, *extra, limit=HOST, ok=None)
 
 
 def test_a_missing_target_is_named_and_nothing_changes(host):
     before = host.file(f"{DIR}/app.env").content_string
     # Through the old file name: its callers get the same refusal.
-    done = run_playbook("-e", "noticeboard_database_url=", playbook=OLD_PLAYBOOK)
+    done = migrate("-e", "noticeboard_database_url=", playbook=OLD_PLAYBOOK)
     assert done.returncode != 0
-    said = " ".join((done.stdout + done.stderr).split())  # YAML output folds long lines
+    said = done.said  # YAML output folds long lines
     assert "noticeboard_database_url must name the MariaDB database" in said, said[-3000:]
     assert "it is empty. Nothing was changed." in said
     assert host.file(f"{DIR}/app.env").content_string == before
@@ -215,15 +184,9 @@ def test_a_rerun_changes_nothing(host):
     container = "docker inspect -f '{{.Id}}' noticeboard-app-1"
     before = host.check_output(container)
     notes = mariadb_rows(host, "notes")
-    done = run_playbook()
+    done = migrate()
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    lines = done.stdout.splitlines()
-    recap = next(row for row in lines if row.startswith("nb-mol-migrate_sqlite"))
-    changed = [
-        next(t for t in reversed(lines[:i]) if t.startswith("TASK ["))
-        for i, row in enumerate(lines)
-        if row.startswith("changed:")
-    ]
-    assert "changed=0" in recap and "failed=0" in recap, changed
+    recap = done.recap[HOST]
+    assert (recap["changed"], recap["failed"]) == (0, 0), done.changed_tasks()
     assert host.check_output(container) == before
     assert mariadb_rows(host, "notes") == notes

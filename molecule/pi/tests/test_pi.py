@@ -3,58 +3,24 @@ really running (under QEMU here), ready on port 80, keeping notes, and its URL p
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import time
 
 import pytest
+from verifylib import booted, http, run_playbook, wait_ready
 
 APP = "noticeboard-app-1"
-
-# Runs inside the host: method, path and an optional JSON body; prints status, then body.
-CLIENT = """
-import sys, urllib.error, urllib.request
-method, path, body = sys.argv[1:4]
-req = urllib.request.Request(
-    "http://127.0.0.1:80" + path, data=body.encode() or None, method=method,
-    headers={"Content-Type": "application/json", "X-Requested-With": "molecule"})
-try:
-    r = urllib.request.urlopen(req, timeout=30)
-except urllib.error.HTTPError as e:
-    r = e
-print(r.status)
-print(r.read().decode())
-"""
+APP_URL = "http://127.0.0.1:80"
 
 
-def http(host, method: str, path: str, body: dict | None = None):
-    """Call the app from inside the host; returns (status, parsed JSON or text)."""
-    out = host.check_output(
-        "python3 -c %s %s %s %s", CLIENT, method, path, json.dumps(body) if body else ""
-    )
-    status, _, text = out.partition("\n")
-    try:
-        return int(status), json.loads(text)
-    except ValueError:
-        return int(status), text
+def app_http(host, method: str, path: str, body: dict | None = None):
+    """Call the app from inside the host (an emulated arm64 Python answers slowly)."""
+    return http(host, method, APP_URL + path, body, timeout=30)
 
 
 @pytest.fixture(scope="module")
 def verify_run() -> str:
     """site.yml again, only its verification tasks: what the owner sees at the end."""
-    cmd = [
-        "ansible-playbook",
-        "-i",
-        # The directory: Molecule's hosts file and inventories/pi's hosts.yml beside it.
-        os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"]),
-        os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], "converge.yml"),
-        "--tags",
-        "noticeboard_verify",
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    return done.stdout
+    return run_playbook("converge.yml", tags="noticeboard_verify").stdout
 
 
 def test_the_engine_is_amd64_but_the_app_image_is_arm64(host):
@@ -68,16 +34,16 @@ def test_the_app_really_runs_arm64_code(host):
 
 
 def test_the_app_answers_readyz_on_port_80(host):
-    status, body = http(host, "GET", "/readyz")
-    assert status == 200, body
+    ready = app_http(host, "GET", "/readyz")
+    assert ready.status == 200, ready.body
 
 
 def test_a_note_round_trips(host):
-    status, note = http(host, "POST", "/api/notes", {"title": "on the pi", "body": "arm64"})
-    assert status in (200, 201), note
-    status, notes = http(host, "GET", "/api/notes")
-    assert status == 200
-    assert [n["body"] for n in notes["notes"] if n["title"] == "on the pi"] == ["arm64"]
+    note = app_http(host, "POST", "/api/notes", {"title": "on the pi", "body": "arm64"})
+    assert note.status in (200, 201), note.body
+    notes = app_http(host, "GET", "/api/notes")
+    assert notes.status == 200
+    assert [n["body"] for n in notes.body["notes"] if n["title"] == "on the pi"] == ["arm64"]
 
 
 def test_the_url_is_printed(verify_run):
@@ -90,21 +56,11 @@ def test_after_a_reboot_docker_and_the_app_come_back_by_themselves(host):
     # The Pi loses power: systemd boots again, and nothing but the units enabled by
     # site.yml and the containers' restart policy bring the board back, with its notes.
     subprocess.run(["docker", "restart", host.check_output("hostname")], check=True, timeout=300)
-    deadline = time.monotonic() + 120  # systemd answers nothing until its bus is up
-    while not (state := host.run("systemctl is-system-running --wait").stdout.strip()):
-        assert time.monotonic() < deadline, "systemd did not answer after the reboot"
-        time.sleep(1)
+    state = booted(host)
     assert state == "running", host.run("systemctl --failed").stdout
     assert host.service("docker").is_enabled and host.service("docker").is_running
-    deadline = time.monotonic() + 600  # an emulated arm64 Python starts slowly
-    while True:
-        try:
-            status, _ = http(host, "GET", "/readyz")
-        except AssertionError:
-            status = 0  # nothing listens on port 80 yet
-        if status == 200 or time.monotonic() > deadline:
-            break
-        time.sleep(3)
-    assert status == 200
-    status, notes = http(host, "GET", "/api/notes")
+    # An emulated arm64 Python starts slowly.
+    ready = wait_ready(host, f"{APP_URL}/readyz", within=600, interval=3, timeout=30)
+    assert ready.status == 200
+    notes = app_http(host, "GET", "/api/notes").body
     assert [n["body"] for n in notes["notes"] if n["title"] == "on the pi"] == ["arm64"]
