@@ -3,8 +3,9 @@
 Before the first scenario, the images every selected scenario pulls are built once
 (images.py).
 
-Each scenario runs the full `molecule test` sequence (destroy, create, prepare, converge,
-idempotence, verify, destroy) with the shared base config molecule/config.yml. Set
+Each scenario runs its `molecule test` sequence (destroy, create, prepare, converge,
+idempotence, verify, destroy, less the idempotence step where the verifier's own re-run
+is that check) with the shared base config molecule/config.yml. Set
 MOLECULE_SCENARIOS=a,b to run only some. The full log of each run is written to
 build/molecule/<scenario>.log; a failure shows its tail. Whatever happens, the
 scenario's host is destroyed afterwards.
