@@ -12,34 +12,16 @@ restore, which stops and starts the app's containers, is covered by the `app` an
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-from pathlib import Path
 
 import pytest
-import testinfra
-from testinfra.utils.ansible_runner import AnsibleRunner
+from conftest import APP, DB, sql
+from verifylib import host_named, run_playbook
 
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parents[1]))
-PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", SCENARIO.parents[1]))
-RUNNER = AnsibleRunner(INVENTORY)
-DB = RUNNER.get_hosts("db")[0]
-APP = RUNNER.get_hosts("app")[0]
 BACKUPS = "/var/backups/noticeboard"
 # The app would hold this URL; the backup role only needs to know it is not SQLite.
 DATABASE_URL = "mysql+pymysql://noticeboard:unused@db.invalid/noticeboard"
 TABLE = "noticeboard.backup_probe"
-
-
-def sql(statement: str) -> list[list[str]]:
-    """Runs SQL as root on the db host (unix-socket login) and returns the rows."""
-    cmd = testinfra.get_host(f"docker://{DB}").run(
-        "mariadb --batch --skip-column-names -e %s", statement
-    )
-    assert cmd.rc == 0, cmd.stderr
-    return [line.split("\t") for line in cmd.stdout.splitlines()]
 
 
 def bodies(table: str = TABLE) -> list[str]:
@@ -47,19 +29,8 @@ def bodies(table: str = TABLE) -> list[str]:
     return [row[0] for row in sql(f"SELECT body FROM {table} ORDER BY id")]  # noqa: S608
 
 
-def run(playbook: Path, *extra: str) -> str:
-    done = subprocess.run(
-        ["ansible-playbook", "-i", INVENTORY, str(playbook), *extra],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
-    return done.stdout
-
-
 def backup_sets() -> set[str]:
-    listed = testinfra.get_host(f"docker://{DB}").run("ls -1 %s", BACKUPS)
+    listed = host_named(DB).run("ls -1 %s", BACKUPS)
     return {name for name in listed.stdout.split() if re.fullmatch(r"20\d{6}T\d{6}Z", name)}
 
 
@@ -73,9 +44,9 @@ def backup_set():
         " VALUES (1, 'kept'), (2, 'changed later'), (3, 'deleted later');"
     )
     # What a deployed app without uploads has on its host.
-    testinfra.get_host(f"docker://{APP}").check_output("mkdir -p /opt/noticeboard/data")
+    host_named(APP).check_output("mkdir -p /opt/noticeboard/data")
     before = backup_sets()
-    run(PROJECT / "playbooks" / "backup.yml", "-e", f"noticeboard_database_url={DATABASE_URL}")
+    run_playbook("backup", "-e", f"noticeboard_database_url={DATABASE_URL}")
     new = backup_sets() - before
     assert len(new) == 1, new
     yield f"{BACKUPS}/{new.pop()}"
@@ -85,7 +56,7 @@ def backup_set():
 
 
 def test_backup_dumps_the_native_database_with_its_rows(backup_set):
-    db = testinfra.get_host(f"docker://{DB}")
+    db = host_named(DB)
     dump = db.file(f"{backup_set}/mariadb.sql.gz")
     assert dump.exists and dump.size > 0
     assert dump.mode == 0o600
@@ -107,10 +78,12 @@ def test_restore_brings_back_rows_changed_and_deleted_after_the_backup(backup_se
     )
     after = ["kept", "changed after the backup", "written after the backup"]
     assert bodies() == after
-    playbook = SCENARIO / "restore-database.yml"
-    run(playbook, "-e", f"backup_set={backup_set}", "-e", '{"restore_steps": ["load", "swap"]}')
+    playbook = "restore-database.yml"
+    run_playbook(
+        playbook, "-e", f"backup_set={backup_set}", "-e", '{"restore_steps": ["load", "swap"]}'
+    )
     assert bodies() == ["kept", "changed later", "deleted later"]
     # What the restore replaced is kept aside, and an unswap puts it back.
     assert bodies("noticeboard_prerestore.backup_probe") == after
-    run(playbook, "-e", f"backup_set={backup_set}", "-e", '{"restore_steps": ["unswap"]}')
+    run_playbook(playbook, "-e", f"backup_set={backup_set}", "-e", '{"restore_steps": ["unswap"]}')
     assert bodies() == after

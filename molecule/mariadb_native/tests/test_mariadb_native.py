@@ -12,10 +12,9 @@ import re
 import subprocess
 
 import pytest
+from conftest import APP, DB, sql
 from verifylib import booted, converge, host_named, hosts_in, probe, variables
 
-DB = hosts_in("db")[0]
-APP = hosts_in("app")[0]
 OTHER = next(h for h in hosts_in("all") if h not in (DB, APP))
 DB_VARS = variables(
     DB,
@@ -45,13 +44,6 @@ with conn, conn.cursor() as cur:
 """
 
 host = host_named
-
-
-def sql(statement):
-    """Runs SQL as root on the db host (unix-socket login) and returns the rows."""
-    cmd = host(DB).run("mariadb --batch --skip-column-names -e %s", statement)
-    assert cmd.rc == 0, cmd.stderr
-    return [line.split("\t") for line in cmd.stdout.splitlines()]
 
 
 def address(name):
