@@ -109,8 +109,8 @@ def read_stream(client, out: str, timeout: float) -> dict:
     return json.loads(client.file(out).content_string)
 
 
-def runtime(action: str, server: str) -> subprocess.CompletedProcess:
-    """Run the role's drain.yml or enable.yml as upgrade.yml will, through ansible-playbook."""
+def runtime(state: str, server: str) -> subprocess.CompletedProcess:
+    """Run the role's server_state entry point as upgrade.yml does, through ansible-playbook."""
     return subprocess.run(
         [
             "ansible-playbook",
@@ -118,7 +118,7 @@ def runtime(action: str, server: str) -> subprocess.CompletedProcess:
             INVENTORY,
             str(SCENARIO / "runtime.yml"),
             "-e",
-            f"lb_action={action}",
+            f"lb_state={state}",
             "-e",
             f"lb_server={server}",
         ],
@@ -212,9 +212,21 @@ def test_drain_stops_new_requests_and_enable_brings_the_server_back(lb, client, 
     assert server_status(lb, APP1) == "MAINT"
     assert set(backends_serving(client, lb_ip)) == {APP2}
 
-    enabled = runtime("enable", APP1)
+    enabled = runtime("enabled", APP1)
     assert enabled.returncode == 0, enabled.stdout[-3000:]
     assert server_status(lb, APP1) == "UP"
+    assert set(backends_serving(client, lb_ip)) == {APP1, APP2}
+
+
+def test_maintenance_takes_a_server_out_at_once(lb, client, lb_ip):
+    maintained = runtime("maintenance", APP2)
+    assert maintained.returncode == 0, maintained.stdout[-3000:]
+    assert server_status(lb, APP2) == "MAINT"
+    assert set(backends_serving(client, lb_ip)) == {APP1}
+
+    enabled = runtime("enabled", APP2)
+    assert enabled.returncode == 0, enabled.stdout[-3000:]
+    assert server_status(lb, APP2) == "UP"
     assert set(backends_serving(client, lb_ip)) == {APP1, APP2}
 
 
@@ -234,7 +246,7 @@ def test_drain_closes_streams_left_after_its_timeout(lb, client, lb_ip):
     # Closed by the drain (the client would read for 150 s), and before it returned.
     stream = read_stream(client, "/tmp/drain.json", 10)
     assert stream["closed_after"] is not None
-    enabled = runtime("enable", busy[0])
+    enabled = runtime("enabled", busy[0])
     assert enabled.returncode == 0, enabled.stdout[-3000:]
 
 
