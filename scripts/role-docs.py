@@ -90,6 +90,18 @@ def drift(role: Path, spec: dict) -> list[str]:
     return problems
 
 
+def main_spec(entry_points: dict) -> dict:
+    """The main entry point's spec; for a role without one (release), every entry point's
+    options, each under its first entry point, so its defaults are checked all the same."""
+    if "main" in entry_points:
+        return entry_points["main"]
+    options: dict = {}
+    for entry in entry_points.values():
+        for name, opt in (entry.get("options") or {}).items():
+            options.setdefault(name, opt)
+    return {"options": options}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="change nothing; fail on drift")
@@ -98,7 +110,7 @@ def main() -> int:
     for role in sorted(
         p for p in (ROOT / "roles").iterdir() if (p / "meta" / "argument_specs.yml").exists()
     ):
-        spec = load(role / "meta" / "argument_specs.yml")["argument_specs"]["main"]
+        spec = main_spec(load(role / "meta" / "argument_specs.yml")["argument_specs"])
         problems += drift(role, spec)
         readme_path = role / "README.md"
         current = readme_path.read_text() if readme_path.exists() else f"# {role.name}\n"

@@ -24,6 +24,7 @@ BIN = Path(sys.executable).parent
 # Trees that ship whole: every file git tracks under them.
 SHIPPED_TREES = (
     "roles",
+    "plugins",
     "playbooks",
     "meta",
     "inventories/pi",

@@ -97,11 +97,11 @@ def read_stream(client, out: str, timeout: float) -> dict:
     return json.loads(client.file(out).content_string)
 
 
-def runtime(action: str, server: str) -> PlaybookRun:
-    """Run the role's drain.yml or enable.yml as upgrade.yml will, through ansible-playbook."""
+def runtime(state: str, server: str) -> PlaybookRun:
+    """Run the role's server_state entry point as upgrade.yml does, through ansible-playbook."""
     return run_playbook(
         "runtime.yml",
-        *("-e", f"lb_action={action}", "-e", f"lb_server={server}"),
+        *("-e", f"lb_state={state}", "-e", f"lb_server={server}"),
         timeout=180,
         ok=None,
     )
@@ -184,15 +184,21 @@ def test_a_reload_keeps_open_streams(lb, client, lb_ip):
     assert [t for t, line in stream["lines"] if line == ": heartbeat"][-1] > 6
 
 
-def test_drain_stops_new_requests_and_enable_brings_the_server_back(lb, client, lb_ip):
-    drained = runtime("drain", APP1)
-    assert drained.returncode == 0, drained.stdout[-3000:]
-    assert server_status(lb, APP1) == "MAINT"
-    assert set(backends_serving(client, lb_ip)) == {APP2}
+# drain waits for the requests in flight, maintenance does not; both end in MAINT.
+@pytest.mark.parametrize(
+    ("state", "server", "other"), [("drain", APP1, APP2), ("maintenance", APP2, APP1)]
+)
+def test_out_of_rotation_stops_new_requests_and_enabled_brings_the_server_back(
+    lb, client, lb_ip, state, server, other
+):
+    out = runtime(state, server)
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert server_status(lb, server) == "MAINT"
+    assert set(backends_serving(client, lb_ip)) == {other}
 
-    enabled = runtime("enable", APP1)
+    enabled = runtime("enabled", server)
     assert enabled.returncode == 0, enabled.stdout[-3000:]
-    assert server_status(lb, APP1) == "UP"
+    assert server_status(lb, server) == "UP"
     assert set(backends_serving(client, lb_ip)) == {APP1, APP2}
 
 
@@ -212,7 +218,7 @@ def test_drain_closes_streams_left_after_its_timeout(lb, client, lb_ip):
     # Closed by the drain (the client would read for 150 s), and before it returned.
     stream = read_stream(client, "/tmp/drain.json", 10)
     assert stream["closed_after"] is not None
-    enabled = runtime("enable", busy[0])
+    enabled = runtime("enabled", busy[0])
     assert enabled.returncode == 0, enabled.stdout[-3000:]
 
 
