@@ -121,3 +121,46 @@ def test_no_apt_task_can_trust_a_stamp_over_missing_lists():
             if key == "cache_valid_time" and value.strip().isdigit():
                 offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert not offenders, "\n".join(offenders)
+
+
+def _role_calls(data: object):
+    """Every include_role/import_role in a parsed playbook or task file: (module args, vars)."""
+    if isinstance(data, dict):
+        for key in ("ansible.builtin.include_role", "ansible.builtin.import_role"):
+            if key in data:
+                yield data[key], data.get("vars", {})
+        for value in data.values():
+            yield from _role_calls(value)
+    elif isinstance(data, list):
+        for item in data:
+            yield from _role_calls(item)
+
+
+def _collection_yaml() -> list[Path]:
+    return sorted([*ROOT.glob("playbooks/*.yml"), *ROOT.glob("roles/*/tasks/*.yml")])
+
+
+def test_every_entry_point_a_caller_uses_has_an_argument_spec():
+    # A tasks_from without a spec takes any variable, misspelt or not, without a word.
+    missing = []
+    for path in _collection_yaml():
+        for args, _ in _role_calls(yaml.safe_load(path.read_text())):
+            role = args["name"].rsplit(".", 1)[-1]
+            entry = Path(args.get("tasks_from", "main")).stem
+            spec = ROOT / "roles" / role / "meta" / "argument_specs.yml"
+            if entry not in yaml.safe_load(spec.read_text())["argument_specs"]:
+                missing.append(f"{path.relative_to(ROOT)}: {role} tasks_from {entry}")
+    assert not missing, missing
+
+
+def test_no_caller_sets_a_roles_private_variable():
+    # Private (_noticeboard_*) names may change in any release; callers use the specs'.
+    private = []
+    for path in _collection_yaml():
+        for args, role_vars in _role_calls(yaml.safe_load(path.read_text())):
+            private += [
+                f"{path.relative_to(ROOT)}: {args['name']} {name}"
+                for name in role_vars or {}
+                if name.startswith("_")
+            ]
+    assert not private, private
