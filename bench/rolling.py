@@ -9,9 +9,10 @@ load generator counted to the file named by ``NB_ROLLING_REPORT``, also when it 
 failed requests and missed events are figures here, not only assertions there.
 
 The scenario runs from a copy of the checkout in which it is called ``bench_rolling``, so
-its hosts (``nb-mol-bench_rolling-*``) never meet the test suite's ``cluster`` hosts. The
-hosts are removed after every run, and before one when a stopped run left some. Run by
-``bench/run.py rolling``.
+that its Molecule state never mixes with the test suite's. Its hosts carry the shipped
+inventory's names and fixed addresses, as the suite's ``cluster`` hosts do, so the two
+must not run at the same time. The hosts are removed after every run, and before one
+when a stopped run left some. Run by ``bench/run.py rolling``.
 """
 
 from __future__ import annotations
