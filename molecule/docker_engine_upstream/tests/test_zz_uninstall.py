@@ -1,4 +1,7 @@
-"""The same uninstall checks on Docker from Docker's repository (docker-ce and friends)."""
+"""The same uninstall checks on Docker from Docker's repository (docker-ce and friends).
+
+Named to sort last: files run in name order, and this one takes Docker away.
+"""
 
 import importlib.util
 import os
