@@ -3,59 +3,37 @@ from the docker_engine role and none of the rest (no app, MariaDB or HAProxy): t
 Compose, the repository, daemon.json and the drop-in go; images and volumes stay.
 
 Files run in name order: this one comes after the role's own checks, and the scenario's
-host is destroyed after it. Shared by docker_engine_upstream (Docker's repository).
+host is destroyed after it. docker_engine_upstream runs it too (Docker's repository).
 """
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-
 import pytest
+from verifylib import group_inventory, hosts_in, run_playbook
 
 CONFIG = [
     "/etc/docker/daemon.json",
     "/etc/systemd/system/docker.service.d/noticeboard-environment.conf",
     "/etc/apt/sources.list.d/docker.sources",
 ]
+# Debian's names and Docker's: whichever source the role used.
 PACKAGES = [
-    "docker.io",
-    "docker-cli",
-    "docker-compose",
-    "docker-ce",
-    "docker-ce-cli",
-    "containerd.io",
-    "docker-compose-plugin",
-]
+    "docker.io", "docker-cli", "docker-compose",
+    "docker-ce", "docker-ce-cli", "containerd.io", "docker-compose-plugin",
+]  # fmt: skip
 KEPT = "uninstall-keeps-this-volume"
-
-
-def _host_name() -> str:
-    return "nb-mol-" + os.environ["MOLECULE_SCENARIO_NAME"]
+HOST = hosts_in("all")[0]
 
 
 def uninstall(*extra: str) -> int:
-    """Run uninstall.yml with the host in every group it names; the host's changed= count."""
-    groups = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "uninstall-groups.yml")
-    with open(groups, "w") as out:
-        for group in ("app", "db", "lb"):
-            out.write(f"{group}:\n  hosts:\n    {_host_name()}: {{}}\n")
-    done = subprocess.run(
-        [
-            "ansible-playbook",
-            "-i", os.environ["MOLECULE_INVENTORY_FILE"],
-            "-i", groups,
-            os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", "uninstall.yml"),
-            "-e", "noticeboard_uninstall_docker=true",
-            *extra,
-        ],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
-    recap = re.findall(rf"{re.escape(_host_name())}\s+: ok=\d+\s+changed=(\d+)", done.stdout)
-    assert recap, done.stdout[-3000:]
-    return int(recap[-1])
+    """uninstall.yml with Docker's removal asked for and the host in every group it
+    names, as a host of a real inventory would be; the host's changed= count."""
+    return run_playbook(
+        "uninstall",
+        *extra,
+        extra_vars={"noticeboard_uninstall_docker": True},
+        inventories=[group_inventory(HOST, ["app", "db", "lb"])],
+    ).counter(HOST)
 
 
 def installed(host) -> list[str]:

@@ -1,15 +1,13 @@
-"""The same uninstall checks on Docker from Docker's repository (docker-ce and friends).
+"""The docker_engine scenario's uninstall check on Docker from Docker's repository.
 
 Named to sort last: files run in name order, and this one takes Docker away.
 """
 
 import importlib.util
-import os
+from pathlib import Path
 
-_spec = importlib.util.spec_from_file_location(
-    "docker_engine_uninstall",
-    os.path.join(os.path.dirname(__file__), "../../docker_engine/tests/test_uninstall.py"),
-)
+_path = Path(__file__).resolve().parents[2] / "docker_engine" / "tests" / "test_uninstall.py"
+_spec = importlib.util.spec_from_file_location("docker_engine_uninstall", _path)
 _module = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_module)
 
