@@ -26,23 +26,30 @@ def test_role_defaults_specs_and_readmes_agree():
     assert done.returncode == 0, done.stderr
 
 
+def _entry_points() -> dict[str, dict[str, dict]]:
+    """Every role's argument specs: {role: {entry point: spec}}."""
+    return {
+        spec.parents[1].name: yaml.safe_load(spec.read_text())["argument_specs"]
+        for spec in sorted(ROOT.glob("roles/*/meta/argument_specs.yml"))
+    }
+
+
 def _spec_options() -> set[str]:
     """Every option any entry point of any role declares."""
-    names: set[str] = set()
-    for spec in ROOT.glob("roles/*/meta/argument_specs.yml"):
-        entry_points = yaml.safe_load(spec.read_text())["argument_specs"]
-        for entry in entry_points.values():
-            names.update(entry.get("options", {}))
-    return names
+    return {
+        name
+        for entries in _entry_points().values()
+        for body in entries.values()
+        for name in body.get("options", {})
+    }
 
 
 def test_a_variable_several_roles_read_has_one_type_and_default():
     # An inventory sets noticeboard_dir once for every role that reads it; a role whose
     # spec defaulted it differently would act on another directory when it is not set.
     seen: dict[str, dict[tuple, list[str]]] = {}
-    for spec in sorted(ROOT.glob("roles/*/meta/argument_specs.yml")):
-        role = spec.parents[1].name
-        for entry, body in yaml.safe_load(spec.read_text())["argument_specs"].items():
+    for role, entries in _entry_points().items():
+        for entry, body in entries.items():
             for name, opt in body.get("options", {}).items():
                 key = (opt.get("type", "str"), repr(opt.get("default")), bool(opt.get("required")))
                 seen.setdefault(name, {}).setdefault(key, []).append(f"{role}:{entry}")
@@ -142,13 +149,13 @@ def _collection_yaml() -> list[Path]:
 
 def test_every_entry_point_a_caller_uses_has_an_argument_spec():
     # A tasks_from without a spec takes any variable, misspelt or not, without a word.
+    specs = _entry_points()
     missing = []
     for path in _collection_yaml():
         for args, _ in _role_calls(yaml.safe_load(path.read_text())):
             role = args["name"].rsplit(".", 1)[-1]
             entry = Path(args.get("tasks_from", "main")).stem
-            spec = ROOT / "roles" / role / "meta" / "argument_specs.yml"
-            if entry not in yaml.safe_load(spec.read_text())["argument_specs"]:
+            if entry not in specs.get(role, {}):
                 missing.append(f"{path.relative_to(ROOT)}: {role} tasks_from {entry}")
     assert not missing, missing
 
