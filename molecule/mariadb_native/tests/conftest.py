@@ -12,6 +12,9 @@ from verifylib import host_named, hosts_in
 IDEMPOTENCE = "test_rerun_changes_nothing_and_keeps_the_server_running"
 DB = hosts_in("db")[0]
 APP = hosts_in("app")[0]
+# The role's drop-in and the firewall's chain on the db host.
+CONFIG = "/etc/mysql/mariadb.conf.d/90-noticeboard.cnf"
+CHAIN = "NOTICEBOARD-MARIADB"
 
 
 def pytest_collection_modifyitems(items):

@@ -12,7 +12,7 @@ import re
 import subprocess
 
 import pytest
-from conftest import APP, DB, sql
+from conftest import APP, CHAIN, CONFIG, DB, sql
 from verifylib import booted, converge, host_named, hosts_in, probe, variables
 
 OTHER = next(h for h in hosts_in("all") if h not in (DB, APP))
@@ -25,7 +25,6 @@ DB_VARS = variables(
 PORT = int(DB_VARS["noticeboard_mariadb_port"])
 DATABASE = "noticeboard"
 USER = "noticeboard"
-CONFIG = "/etc/mysql/mariadb.conf.d/90-noticeboard.cnf"
 # The role's default: every address, with the firewall admitting the app host only.
 BIND_ALL = "0.0.0.0"  # noqa: S104
 
@@ -99,7 +98,7 @@ def test_other_host_cannot_connect():
 
 
 def test_firewall_drops_all_but_the_app_host():
-    rules = host(DB).check_output("iptables -w 10 -S NOTICEBOARD-MARIADB").splitlines()
+    rules = host(DB).check_output(f"iptables -w 10 -S {CHAIN}").splitlines()
     accepted = [r for r in rules if "-j RETURN" in r]
     dropped = [r for r in rules if "-j DROP" in r]
     assert len(accepted) == 1 and f"-s {address(APP)}/32" in accepted[0]
@@ -109,7 +108,7 @@ def test_firewall_drops_all_but_the_app_host():
         for r in host(DB).check_output("iptables -w 10 -S INPUT").splitlines()
         if r.startswith("-A ")
     )
-    assert first == "-A INPUT -j NOTICEBOARD-MARIADB"
+    assert first == f"-A INPUT -j {CHAIN}"
 
 
 def test_root_logs_in_from_localhost_only():

@@ -6,13 +6,11 @@ brings the same data back. Files run in name order: this one comes last.
 from __future__ import annotations
 
 import pytest
-from conftest import APP, DB, sql
+from conftest import APP, CHAIN, CONFIG, DB, sql
 from verifylib import converge, host_named, run_playbook
 
-CONFIG = "/etc/mysql/mariadb.conf.d/90-noticeboard.cnf"
 FIREWALL = ["/etc/systemd/system/noticeboard-mariadb-firewall.service",
             "/usr/local/sbin/noticeboard-mariadb-firewall"]  # fmt: skip
-CHAIN = "NOTICEBOARD-MARIADB"
 
 
 def installed() -> bool:
