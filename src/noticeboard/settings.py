@@ -227,7 +227,8 @@ def secret(environ: Mapping[str, str], name: str) -> str:
             f"{file_name}={path!r} cannot be read ({reason}); point it at a readable "
             f"UTF-8 file holding {name}, or unset it"
         ) from None
-    text = text.removesuffix("\n").removesuffix("\r")
+    # One final line end, LF or CRLF; a lone CR is no line end and is refused below.
+    text = text.removesuffix("\n").removesuffix("\r") if text.endswith("\n") else text
     if "\n" in text or "\r" in text or "\0" in text:
         raise SettingsError(
             f"{file_name}={path!r} holds more than one line; {name} must be one line "

@@ -148,6 +148,7 @@ def test_a_database_url_from_a_file_keeps_its_password(tmp_path):
         (None, {}, "cannot be read"),
         ("two\nlines", {}, "more than one line"),
         ("nul\0inside", {}, "without NUL"),
+        ("x" * 40 + "\r", {}, "more than one line"),
         ("x" * 40, {"SECRET_KEY": SECRET}, "keep one of them"),
     ],
 )
