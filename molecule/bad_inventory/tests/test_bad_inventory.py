@@ -1,228 +1,225 @@
-"""Each bad input fails before any change, with a message naming the variable to fix."""
+"""Each bad input is refused before any change, with a message naming what to fix.
+
+The cases are ../cases.yml. One ansible-playbook run tries them all, a block/rescue per
+case, and writes down which task refused each and what it said; the tests below read that
+record, one test per case, and compare the host before and after the whole run.
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
 import pytest
-from verifylib import SCENARIO, PlaybookRun, run_playbook
+import yaml
+from verifylib import EPHEMERAL, SCENARIO, PlaybookRun, host_named, run_playbook
 
 HOST = "nb-mol-bad_inventory"
-GOOD = {"noticeboard_secret_key": "molecule-only-0f3b8d6a2c4e9f1a7b5d3c8e6a4f2b0d"}
-DROP = object()
+TWIN = f"{HOST}-twin"  # twin-inventory.yml: the same container under a second name
+SPEC = yaml.safe_load((SCENARIO / "cases.yml").read_text())
+CASES = SPEC["cases"]
+# Ansible's own task, which validates an entry point's meta/argument_specs.yml.
+ARGUMENT_SPEC_TASK = "Validating arguments against arg spec"
 
-# (id, role, extra vars, text the failure must contain)
-CASES = [
-    ("missing-secret-key", "app", {"noticeboard_secret_key": DROP}, "noticeboard_secret_key"),
-    (
-        "placeholder-secret-key",
-        "app",
-        {"noticeboard_secret_key": "changeme"},
-        "noticeboard_secret_key",
-    ),
-    (
-        "short-secret-key",
-        "app",
-        {"noticeboard_secret_key": "a1b2c3d4e5f6g7h8"},
-        "noticeboard_secret_key",
-    ),
-    (
-        "unknown-database-engine",
-        "app",
-        {"noticeboard_database_url": "oracle://db/x"},
-        "noticeboard_database_url",
-    ),
-    ("non-numeric-port", "app", {"noticeboard_port": "http"}, "noticeboard_port"),
-    ("port-out-of-range", "app", {"noticeboard_port": 70000}, "noticeboard_port"),
-    (
-        "health-timeout-without-unit",
-        "app",
-        {"noticeboard_health_timeout": "30"},
-        "noticeboard_health_timeout",
-    ),
-    (
-        "unknown-image-source",
-        "app",
-        {"noticeboard_image_source": "ftp"},
-        "noticeboard_image_source",
-    ),
-    (
-        "archive-mode-without-archive",
-        "app",
-        {"noticeboard_image_source": "archive"},
-        "noticeboard_image_archive",
-    ),
-    (
-        "archive-not-on-controller",
-        "app",
-        {"noticeboard_image_source": "archive", "noticeboard_image_archive": "/nonexistent/nb.tar"},
-        "noticeboard_image_archive",
-    ),
-    (
-        "settings-not-a-mapping",
-        "app",
-        {"noticeboard_settings": ["GUNICORN_WORKERS", "2"]},
-        "noticeboard_settings",
-    ),
-    ("no-compose-v2-on-host", "app", {}, "docker_engine"),
-    ("sqlite-on-two-app-hosts", "app+twin", {}, "noticeboard_database_url"),
-    (
-        "unknown-docker-source",
-        "docker_engine",
-        {"docker_engine_source": "snap"},
-        "docker_engine_source",
-    ),
-    (
-        "compose-minimum-not-a-version",
-        "docker_engine",
-        {"docker_engine_compose_min_version": "latest"},
-        "docker_engine_compose_min_version",
-    ),
-    (
-        "log-files-not-a-number",
-        "docker_engine",
-        {"docker_engine_log_max_file": "many"},
-        "docker_engine_log_max_file",
-    ),
-    (
-        "users-not-a-list",
-        "docker_engine",
-        {"docker_engine_users": {"pi": True}},
-        "docker_engine_users",
-    ),
-    (
-        "app-compose-minimum-not-a-version",
-        "app",
-        {"noticeboard_compose_min_version": "latest"},
-        "noticeboard_compose_min_version",
-    ),
-    (
-        # Raspberry Pi OS 11 (bullseye, 32-bit) as Ansible reports it.
-        "unsupported-distribution",
-        "docker_engine",
-        {
-            "bad_inventory_pretend": {
-                "distribution": "Raspbian",
-                "distribution_major_version": "11",
-                "distribution_version": "11",
-                "distribution_release": "bullseye",
-                "architecture": "armv7l",
-            }
-        },
-        "this host is Raspbian 11",
-    ),
-]
-
-# Cases that need a Docker CLI with a Compose plugin on the host (Debian's packages,
-# installed for them and purged afterwards; no engine): (id, extra vars, text, fake
-# plugin version or None for the real one).
-CLI_CASES = [
-    (
-        "compose-plugin-too-old",
-        {},
-        "noticeboard_compose_min_version",
-        "2.12.2",
-    ),
-    (
-        # tests/molecule/images.py pushed this tag for amd64 only; the host says it is an arm64 Pi.
-        "image-without-host-architecture",
-        {
-            "noticeboard_image": "registry:5000/nb-molecule/amd64-only",
-            "noticeboard_image_tag": "trixie",
-            "noticeboard_registry_insecure": True,
-            "bad_inventory_pretend": {"architecture": "aarch64"},
-        },
-        "noticeboard_image_tag",
-        None,
-    ),
-    (
-        "image-tag-not-in-registry",
-        {
-            "noticeboard_image": "registry:5000/nb-molecule/amd64-only",
-            "noticeboard_image_tag": "no-such-tag",
-            "noticeboard_registry_insecure": True,
-        },
-        "noticeboard_image_tag",
-        None,
-    ),
-]
+# A Docker CLI for the cases that need one, unpacked from Debian's packages into a
+# directory outside the snapshot and put on those cases' PATH only: installed with apt it
+# would be there for every case, and the cases without it prove that a host without
+# Docker is refused. DOCKER_CONFIG picks the Compose plugin: the real one, or one that
+# answers `compose version` with an old version and hands everything else on.
+CLI_DIR = "/tmp/nb-bad-inventory-cli"
 CLI_PACKAGES = "docker-cli docker-compose"
-# Found before Debian's /usr/libexec/docker/cli-plugins: answers `compose version` with an
-# old version and hands everything else to the real plugin.
-FAKE_PLUGIN = "/usr/local/lib/docker/cli-plugins/docker-compose"
-FAKE_PLUGIN_SCRIPT = """#!/bin/sh
-if [ "$1" = compose ] && [ "$2" = version ]; then echo {version}; exit 0; fi
-exec /usr/libexec/docker/cli-plugins/docker-compose "$@"
+REAL_PLUGIN = f"{CLI_DIR}/root/usr/libexec/docker/cli-plugins/docker-compose"
+OLD_COMPOSE = "2.12.2"
+FAKE_PLUGIN_SCRIPT = f"""#!/bin/sh
+if [ "$1" = compose ] && [ "$2" = version ]; then echo {OLD_COMPOSE}; exit 0; fi
+exec {REAL_PLUGIN} "$@"
+"""
+CLI_ENVIRONMENT = {
+    kind: {
+        "PATH": f"{CLI_DIR}/root/usr/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "DOCKER_CONFIG": f"{CLI_DIR}/{kind}",
+    }
+    for kind in ("real", "old")
+}
+
+# What a refusal could have changed, cheaply: the files under these trees (type, size,
+# mode, owner, mtime), the top of /var/lib and /var/backups, the installed packages.
+SNAPSHOT = r"""
+find /etc /opt /srv /usr/local -xdev -printf '%p %y %s %m %u %T@\n' | sort
+ls -la --time-style=+%s /var/lib /var/backups
+dpkg-query -W -f '${Package} ${Version} ${db:Status-Abbrev}\n'
 """
 
 
-def attempt(role: str, extra: dict) -> PlaybookRun:
-    """Run one role; role "app+twin" adds a second inventory name for the same host."""
-    extra = {k: v for k, v in {**GOOD, **extra}.items() if v is not DROP}
-    role, _, twin = role.partition("+")
-    return run_playbook(
-        f"attempt-{role}.yml",
-        extra_vars=extra,
-        inventories=[SCENARIO / "twin-inventory.yml"] if twin else [],
-        env={"ANSIBLE_NOCOLOR": "1"},
-        ok=None,
+def _case_block(case: dict) -> dict:
+    """One case: include the role with the case's variables, note what refused it."""
+    role = case["role"]
+    wanted = {**SPEC["baselines"][role], **case.get("vars", {})}
+    for name in case.get("drop", []):
+        wanted.pop(name)
+    include: dict = {"name": f"noticeboard.deploy.{role}"}
+    if "tasks_from" in case:
+        include["tasks_from"] = case["tasks_from"]
+    if "docker_cli" in case:
+        include["apply"] = {"environment": CLI_ENVIRONMENT[case["docker_cli"]]}
+    attempt = [{"name": "Include the role", "ansible.builtin.include_role": include, "vars": wanted}]
+    restore = []
+    if "pretend" in case:
+        attempt.insert(0, {"name": "Pretend", "pretend_facts": {"facts": case["pretend"]}})
+        real = {k: f"{{{{ bad_inventory_real_facts[{k!r}] }}}}" for k in case["pretend"]}
+        restore.append({"name": "Stop pretending", "pretend_facts": {"facts": real}})
+    note = "{{ bad_inventory_results | combine({bad_inventory_case: %s}) }}"
+    attempt.append(
+        {
+            "name": "Note that nothing refused",
+            "ansible.builtin.set_fact": {"bad_inventory_results": note % "{'failed': false}"},
+        }
     )
+    # A loop's message is per item: the failed items' messages follow the task's.
+    said = (
+        "{'failed': true, 'task': ansible_failed_task.name,"
+        " 'msgs': [ansible_failed_result.msg | default('')]"
+        " + (ansible_failed_result.results | default([]) | selectattr('failed', 'defined')"
+        " | selectattr('failed') | map(attribute='msg') | list)}"
+    )
+    block = {
+        "name": f"Case {case['id']}",
+        "vars": {"bad_inventory_case": case["id"]},
+        "block": attempt,
+        "rescue": [
+            {
+                "name": "Note what refused and what it said",
+                "ansible.builtin.set_fact": {"bad_inventory_results": note % said},
+            }
+        ],
+    }
+    if restore:
+        block["always"] = restore
+    return block
 
 
-def assert_fails_early(role: str, extra: dict, names: str) -> None:
-    done = attempt(role, extra)
-    assert done.returncode != 0, done.output[-3000:]
-    # The YAML callback wraps long messages; compare with the lines joined.
-    assert names in done.said, done.output[-3000:]
-    recap = done.recap[HOST]
-    assert recap["changed"] == 0 and recap["failed"] == 1, recap
-
-
-@pytest.mark.parametrize(
-    ("role", "extra", "names"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
-)
-def test_bad_input_fails_early_and_names_the_variable(host, role, extra, names):
-    assert_fails_early(role, extra, names)
-
-
-class TestWithDockerCli:
-    @pytest.fixture(scope="class")
-    def docker_cli(self, host):
-        host.run_test(
-            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
-            f"apt-get install -y -qq --no-install-recommends {CLI_PACKAGES}"
+def _playbook(results: Path) -> list[dict]:
+    plays = []
+    for twin in (False, True):
+        cases = [c for c in CASES if bool(c.get("twin")) == twin]
+        plays.append(
+            {
+                "name": "Bad inventory cases" + (" with two app hosts" if twin else ""),
+                "hosts": f"{HOST}:{TWIN}" if twin else HOST,
+                # What the roles read: architecture, distribution, service manager.
+                "gather_subset": ["min"],
+                "vars": {"bad_inventory_results": {}},
+                "tasks": [
+                    {
+                        "name": "Keep the facts that cases pretend to be otherwise",
+                        "ansible.builtin.set_fact": {"bad_inventory_real_facts": "{{ ansible_facts }}"},
+                    },
+                    *map(_case_block, cases),
+                ],
+            }
         )
-        assert host.run("docker compose version --short").rc == 0
-        yield
-        host.run_test(f"apt-get purge -y -qq --autoremove {CLI_PACKAGES}")
-
-    @pytest.fixture
-    def compose_version(self, host, request):
-        version = request.param
-        if version:
-            host.run_test(
-                "mkdir -p %s && printf '%%s' %s > %s && chmod 755 %s",
-                FAKE_PLUGIN.rsplit("/", 1)[0],
-                FAKE_PLUGIN_SCRIPT.format(version=version),
-                FAKE_PLUGIN,
-                FAKE_PLUGIN,
-            )
-            assert host.check_output("docker compose version --short") == version
-        yield version
-        host.run_test("rm -rf /usr/local/lib/docker")
-
-    @pytest.mark.parametrize(
-        ("extra", "names", "compose_version"),
-        [c[1:] for c in CLI_CASES],
-        ids=[c[0] for c in CLI_CASES],
-        indirect=["compose_version"],
+    plays.append(
+        {
+            "name": "Write down what each case said",
+            "hosts": "localhost",
+            "gather_facts": False,
+            "tasks": [
+                {
+                    "name": "Write the record",
+                    "ansible.builtin.copy": {
+                        "content": "{{ dict(__hosts | zip(__hosts | map('extract', hostvars, "
+                        "'bad_inventory_results'))) | to_nice_json }}",
+                        "dest": str(results),
+                        "mode": "0644",
+                    },
+                    "vars": {"__hosts": [HOST, TWIN]},
+                }
+            ],
+        }
     )
-    def test_bad_input_fails_early_and_names_the_variable(
-        self, host, docker_cli, compose_version, extra, names
-    ):
-        assert_fails_early("app", extra, names)
+    return plays
 
 
-def test_nothing_was_installed_or_written(host):
-    assert not host.file("/opt/noticeboard").exists
-    assert not host.file("/etc/docker").exists
-    assert not host.package("docker.io").is_installed
-    assert not host.package("docker-cli").is_installed
+@dataclass
+class Attempt:
+    run: PlaybookRun
+    results: dict[str, dict]
+    before: str
+    after: str
+
+
+@pytest.fixture(scope="module")
+def target():
+    return host_named(HOST)
+
+
+@pytest.fixture(scope="module")
+def docker_cli(target):
+    target.run_test(
+        f"rm -rf {CLI_DIR} && mkdir -p {CLI_DIR}/real/cli-plugins {CLI_DIR}/old/cli-plugins"
+        f" && cd {CLI_DIR} && apt-get update -qq && apt-get download -qq {CLI_PACKAGES}"
+        " && for deb in *.deb; do dpkg-deb -x $deb root; done"
+    )
+    target.run_test(f"ln -s {REAL_PLUGIN} {CLI_DIR}/real/cli-plugins/docker-compose")
+    fake = f"{CLI_DIR}/old/cli-plugins/docker-compose"
+    target.run_test("printf '%%s' %s > %s && chmod 755 %s", FAKE_PLUGIN_SCRIPT, fake, fake)
+    for kind, version in (("real", None), ("old", OLD_COMPOSE)):
+        env = " ".join(f"{k}={v}" for k, v in CLI_ENVIRONMENT[kind].items())
+        found = target.check_output(f"env {env} docker compose version --short")
+        assert found == (version or found) and found, (kind, found)
+    assert target.run("command -v docker").rc != 0, "the host itself must have no Docker CLI"
+    yield
+    target.run_test(f"rm -rf {CLI_DIR}")
+
+
+@pytest.fixture(scope="module")
+def attempted(target, docker_cli) -> Attempt:
+    results = EPHEMERAL / "bad-inventory-results.json"
+    results.unlink(missing_ok=True)
+    playbook = EPHEMERAL / "bad-inventory-cases.yml"
+    playbook.write_text(yaml.safe_dump(_playbook(results), sort_keys=False))
+    before = target.check_output(SNAPSHOT)
+    run = run_playbook(
+        playbook,
+        inventories=[SCENARIO / "twin-inventory.yml"],
+        env={"ANSIBLE_NOCOLOR": "1", "ANSIBLE_ACTION_PLUGINS": str(SCENARIO / "action_plugins")},
+        ok=True,
+    )
+    after = target.check_output(SNAPSHOT)
+    return Attempt(run, json.loads(results.read_text()), before, after)
+
+
+def test_the_case_ids_are_unique():
+    ids = [c["id"] for c in CASES]
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_bad_input_is_refused_naming_what_to_fix(attempted, case):
+    done = attempted.results[HOST].get(case["id"])
+    assert done is not None, f"the case never ran: {attempted.run.tail()}"
+    assert done["failed"], "nothing refused this input"
+    said = " ".join(" ".join(m.split()) for m in done["msgs"])
+    if case["refusal"] == "argument spec":
+        assert done["task"].startswith(ARGUMENT_SPEC_TASK), (done["task"], said)
+    else:
+        assert done["task"] == case["refusal"], said
+    for text in case["names"]:
+        assert text in said, said
+    if case.get("twin"):
+        assert attempted.results[TWIN][case["id"]] == done
+
+
+def test_no_case_changed_anything(attempted):
+    for name in (HOST, TWIN):
+        assert attempted.run.counter(name, "changed") == 0, attempted.run.changed_tasks()
+        assert attempted.run.counter(name, "failed") == 0, attempted.run.tail()
+    assert attempted.before.splitlines() == attempted.after.splitlines()
+
+
+def test_nothing_was_installed_or_written(target, attempted):
+    assert not target.file("/opt/noticeboard").exists
+    assert not target.file("/etc/docker").exists
+    assert not target.package("docker.io").is_installed
+    assert not target.package("docker-cli").is_installed
