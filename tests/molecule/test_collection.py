@@ -171,3 +171,63 @@ def test_no_caller_sets_a_roles_private_variable():
                 if name.startswith("_")
             ]
     assert not private, private
+
+
+def _refusals(tasks: object):
+    """Names of the tasks in a parsed task file that stop a run with their own message: an
+    assert with a fail_msg or a fail with a msg, in blocks too."""
+    for task in tasks if isinstance(tasks, list) else []:
+        for key in ("block", "rescue", "always"):
+            yield from _refusals(task.get(key))
+        check = task.get("ansible.builtin.assert") or {}
+        stop = task.get("ansible.builtin.fail") or {}
+        if "fail_msg" in check or "msg" in stop:
+            yield task["name"]
+
+
+def _role_refusals(files: str = "*") -> set[tuple[str, str]]:
+    """(role, task name) of every refusal in roles/*/tasks/FILES.yml."""
+    return {
+        (path.parts[-3], name)
+        for path in ROOT.glob(f"roles/*/tasks/{files}.yml")
+        for name in _refusals(yaml.safe_load(path.read_text()))
+    }
+
+
+def _troubleshooting_refusals() -> set[tuple[str, str]]:
+    """(role, term) of the definition lists under the "Role ``X``" headings of
+    docs/troubleshooting.rst."""
+    lines = (ROOT / "docs" / "troubleshooting.rst").read_text().splitlines()
+    found, role = set(), None
+    for line, below in zip(lines, [*lines[1:], ""]):
+        if below and set(below) <= set("=-~^") and len(below) >= len(line) > 0:
+            role = line.split("``")[1] if line.startswith("Role ``") else None
+        elif role and line and not line[0].isspace() and below.startswith("   "):
+            found.add((role, line))
+    return found
+
+
+def test_every_refusal_is_in_the_troubleshooting_guide():
+    # An operator who meets a refusal looks its task name up there: what it means, what to do.
+    documented = _troubleshooting_refusals()
+    refusals = _role_refusals()
+    assert not refusals - documented, f"not in docs/troubleshooting.rst: {sorted(refusals - documented)}"
+    assert not documented - refusals, f"no such task any more: {sorted(documented - refusals)}"
+
+
+# Preflight refusals that bad inventory alone cannot reach on a bare host.
+NEEDS_A_DEPLOYMENT = {
+    # The move runs the deployed image to learn its CLI level; the bare host has none.
+    ("sqlite_to_mariadb", "Refuse a deployed image whose command line is older than the move needs"),
+}
+
+
+def test_every_preflight_refusal_has_a_bad_inventory_case():
+    cases = yaml.safe_load((ROOT / "molecule" / "bad_inventory" / "cases.yml").read_text())["cases"]
+    covered = {(case["role"], case["refusal"]) for case in cases}
+    missing = _role_refusals("preflight") - covered - NEEDS_A_DEPLOYMENT
+    assert not missing, f"no case in molecule/bad_inventory/cases.yml: {sorted(missing)}"
+    roles = {path.parts[-3] for path in ROOT.glob("roles/*/meta/argument_specs.yml")}
+    spec_refused = {case["role"] for case in cases if case["refusal"] == "argument spec"}
+    # sqlite_to_mariadb's options are strings and paths, which take any value.
+    assert roles - spec_refused <= {"sqlite_to_mariadb"}, sorted(roles - spec_refused)
