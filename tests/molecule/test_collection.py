@@ -199,7 +199,7 @@ def _troubleshooting_refusals() -> set[tuple[str, str]]:
     docs/troubleshooting.rst."""
     lines = (ROOT / "docs" / "troubleshooting.rst").read_text().splitlines()
     found, role = set(), None
-    for line, below in zip(lines, [*lines[1:], ""]):
+    for line, below in zip(lines, [*lines[1:], ""], strict=True):
         if below and set(below) <= set("=-~^") and len(below) >= len(line) > 0:
             role = line.split("``")[1] if line.startswith("Role ``") else None
         elif role and line and not line[0].isspace() and below.startswith("   "):
@@ -211,14 +211,19 @@ def test_every_refusal_is_in_the_troubleshooting_guide():
     # An operator who meets a refusal looks its task name up there: what it means, what to do.
     documented = _troubleshooting_refusals()
     refusals = _role_refusals()
-    assert not refusals - documented, f"not in docs/troubleshooting.rst: {sorted(refusals - documented)}"
+    assert not refusals - documented, (
+        f"not in docs/troubleshooting.rst: {sorted(refusals - documented)}"
+    )
     assert not documented - refusals, f"no such task any more: {sorted(documented - refusals)}"
 
 
 # Preflight refusals that bad inventory alone cannot reach on a bare host.
 NEEDS_A_DEPLOYMENT = {
     # The move runs the deployed image to learn its CLI level; the bare host has none.
-    ("sqlite_to_mariadb", "Refuse a deployed image whose command line is older than the move needs"),
+    (
+        "sqlite_to_mariadb",
+        "Refuse a deployed image whose command line is older than the move needs",
+    ),
 }
 
 
