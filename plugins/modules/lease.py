@@ -107,15 +107,15 @@ EXAMPLES = r"""
 RETURN = r"""
 acquired:
   description: Whether this run holds the lease now.
-  returned: always
+  returned: with I(state=acquired)
   type: bool
 reentered:
   description: The lease was already this run's and was extended.
-  returned: always
+  returned: with I(state=acquired)
   type: bool
 held:
   description: Another run holds the lease (and this one does not).
-  returned: always
+  returned: with I(state=acquired)
   type: bool
 record:
   description:
@@ -129,16 +129,20 @@ previous:
   type: dict
 taken_over:
   description: An expired lease of another run was taken over.
-  returned: always
+  returned: with I(state=acquired)
   type: bool
 broken:
   description: A live lease of another run was broken (I(break_held=true)).
-  returned: always
+  returned: with I(state=acquired)
   type: bool
 waited:
   description: Seconds spent waiting for another run's lease.
-  returned: always
+  returned: with I(state=acquired)
   type: float
+released:
+  description: When this run's lease was given back (UTC ISO 8601).
+  returned: when I(state=released) freed the lease
+  type: str
 """
 
 import errno
@@ -152,7 +156,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 
 def iso(epoch):
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """UTC ISO 8601 to the millisecond: runs one after another are told apart."""
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def describe(record):
@@ -324,7 +329,7 @@ class Lease:
                     "The lease in %s is not this run's, it was left as it is: held by %s."
                     % (self.path, describe(record)))
             self._write(fd, {})
-            return {"record": {}, "changed": True}, None
+            return {"record": {}, "changed": True, "released": iso(self.clock())}, None
         finally:
             os.close(fd)
 
