@@ -22,7 +22,7 @@ description:
     naming that run.
   - In check mode nothing is written; a lease held by another run is reported with a warning.
 author:
-  - noticeboard maintainers
+  - noticeboard maintainers (@noticeboard)
 options:
   path:
     description:
@@ -73,8 +73,10 @@ notes:
   - The host's clock decides expiry; the record also holds the times as UTC ISO 8601 text.
 attributes:
   check_mode:
+    description: Reads the record and reports a lease another run holds; writes nothing.
     support: full
   diff_mode:
+    description: No diff is shown.
     support: none
 """
 
