@@ -2,9 +2,15 @@
 # Copyright: noticeboard maintainers
 # MIT License (see LICENSE)
 
-from __future__ import absolute_import, division, print_function
+from __future__ import annotations
 
-__metaclass__ = type
+import errno
+import fcntl
+import json
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule
 
 DOCUMENTATION = r"""
 ---
@@ -147,30 +153,22 @@ released:
   type: str
 """
 
-import errno
-import fcntl
-import json
-import os
-import time
-from datetime import datetime, timezone
-
-from ansible.module_utils.basic import AnsibleModule
-
 
 def iso(epoch):
     """UTC ISO 8601 to the millisecond: runs one after another are told apart."""
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    whole = int(epoch)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    return f"{stamp}.{int((epoch - whole) * 1000):03d}Z"
 
 
 def describe(record):
     """One line naming the run that holds RECORD, for messages."""
     holder = record.get("holder") or {}
-    return "%s from %s (run %s), started %s, lease expires %s" % (
-        holder.get("playbook", "an unnamed playbook"),
-        holder.get("controller", "an unknown controller"),
-        record.get("run_id", "?"),
-        holder.get("started", record.get("acquired", "?")),
-        record.get("expires", "?"),
+    return (
+        f"{holder.get('playbook', 'an unnamed playbook')} from "
+        f"{holder.get('controller', 'an unknown controller')} (run {record.get('run_id', '?')}), "
+        f"started {holder.get('started', record.get('acquired', '?'))}, "
+        f"lease expires {record.get('expires', '?')}"
     )
 
 
@@ -258,8 +256,14 @@ class Lease:
             self.sleep(min(poll, max(0.0, wait - (self.clock() - started))))
 
     def _try(self, run_id, holder, ttl, break_held, check):
-        result = {"acquired": False, "reentered": False, "held": False,
-                  "taken_over": False, "broken": False, "changed": False}
+        result = {
+            "acquired": False,
+            "reentered": False,
+            "held": False,
+            "taken_over": False,
+            "broken": False,
+            "changed": False,
+        }
         now = self.clock()
         if check:
             record = self.peek()
@@ -271,7 +275,9 @@ class Lease:
             fcntl.flock(fd, fcntl.LOCK_EX)
             record = self._read(fd)
             if record.get("run_id") == run_id:
-                new = self._new(run_id, record.get("holder") or holder, ttl, now, record.get("acquired"))
+                new = self._new(
+                    run_id, record.get("holder") or holder, ttl, now, record.get("acquired")
+                )
                 result["reentered"] = True
             elif self.live(record, now) and not break_held:
                 result.update(record=record, held=True)
@@ -302,12 +308,13 @@ class Lease:
             record = self._read(fd)
             if record.get("run_id") != run_id:
                 if record.get("run_id"):
-                    why = "it is now held by %s" % describe(record)
+                    why = f"it is now held by {describe(record)}"
                 else:
                     why = "it was released or broken and is free"
                 return {"record": record, "changed": False}, (
-                    "This run no longer holds the lease in %s: %s. It stops here so that two "
-                    "runs never change the host at once." % (self.path, why))
+                    f"This run no longer holds the lease in {self.path}: {why}. It stops here so "
+                    "that two runs never change the host at once."
+                )
             new = self._new(run_id, record.get("holder") or {}, ttl, now, record.get("acquired"))
             self._write(fd, new)
             return {"record": new, "changed": True}, None
@@ -328,8 +335,9 @@ class Lease:
                 return {"record": {}, "changed": False}, None
             if record.get("run_id") != run_id:
                 return {"record": record, "changed": False}, (
-                    "The lease in %s is not this run's, it was left as it is: held by %s."
-                    % (self.path, describe(record)))
+                    f"The lease in {self.path} is not this run's, it was left as it is: held by "
+                    f"{describe(record)}."
+                )
             self._write(fd, {})
             return {"record": {}, "changed": True, "released": iso(self.clock())}, None
         finally:
@@ -357,26 +365,32 @@ def main():
     check = module.check_mode
     try:
         if p["state"] == "acquired":
-            result = lease.acquire(p["run_id"], p["holder"], p["ttl"], p["wait"], p["poll"],
-                                   p["break_held"], check)
+            result = lease.acquire(
+                p["run_id"], p["holder"], p["ttl"], p["wait"], p["poll"], p["break_held"], check
+            )
             record = result.get("record") or {}
             if result["held"]:
                 if check:
-                    module.warn("Check mode takes no lease; %s is held by %s."
-                                % (p["path"], describe(record)))
+                    module.warn(
+                        f"Check mode takes no lease; {p['path']} is held by {describe(record)}."
+                    )
                     module.exit_json(**result)
                 module.fail_json(
-                    msg="The lease in %s is held by %s. Waited %s s. Let that run finish, or, when "
-                        "it can no longer give the lease back, wait for the lease to expire or run "
-                        "again with noticeboard_lock_break=true." % (p["path"], describe(record),
-                                                                     result["waited"]),
-                    **result)
+                    msg=f"The lease in {p['path']} is held by {describe(record)}. Waited "
+                    f"{result['waited']} s. Let that run finish, or, when it can no longer give "
+                    "the lease back, wait for the lease to expire or run again with "
+                    "noticeboard_lock_break=true.",
+                    **result,
+                )
             if result["broken"]:
-                module.warn("BROKE the lease in %s that was held by %s. That run may still be "
-                            "changing the host." % (p["path"], describe(result["previous"])))
+                module.warn(
+                    f"BROKE the lease in {p['path']} that was held by "
+                    f"{describe(result['previous'])}. That run may still be changing the host."
+                )
             if result["taken_over"]:
-                module.warn("Took over the expired lease in %s of %s."
-                            % (p["path"], describe(result["previous"])))
+                module.warn(
+                    f"Took over the expired lease in {p['path']} of {describe(result['previous'])}."
+                )
             module.exit_json(**result)
         if p["state"] == "renewed":
             result, error = lease.renew(p["run_id"], p["ttl"], check)
@@ -387,8 +401,8 @@ def main():
         if warning:
             module.warn(warning)
         module.exit_json(**result)
-    except (IOError, OSError) as e:
-        module.fail_json(msg="Cannot use the lease in %s: %s" % (p["path"], e))
+    except OSError as e:
+        module.fail_json(msg=f"Cannot use the lease in {p['path']}: {e}")
 
 
 if __name__ == "__main__":

@@ -67,7 +67,9 @@ def test_a_live_lease_of_another_run_is_not_taken(lease):
     assert got["record"]["holder"] == A
     assert record(lease)["run_id"] == "run-a"
     message = lease_module.describe(got["record"])
-    assert "upgrade.yml" in message and "ann@laptop" in message and "2026-12-06T18:00:00Z" in message
+    assert (
+        "upgrade.yml" in message and "ann@laptop" in message and "2026-12-06T18:00:00Z" in message
+    )
 
 
 def test_the_same_run_re_enters_and_extends_its_lease(lease, clock):
@@ -184,7 +186,9 @@ def _contend(path: str, run_id: str, queue) -> None:
 def test_of_runs_that_start_together_exactly_one_gets_the_lease(tmp_path):
     path = str(tmp_path / "lock")
     queue = multiprocessing.Queue()
-    runs = [multiprocessing.Process(target=_contend, args=(path, f"run-{i}", queue)) for i in range(8)]
+    runs = [
+        multiprocessing.Process(target=_contend, args=(path, f"run-{i}", queue)) for i in range(8)
+    ]
     for run in runs:
         run.start()
     for run in runs:
