@@ -69,6 +69,12 @@ options:
     description: Seconds between two looks at a held lease while waiting.
     type: float
     default: 1.0
+  ended_run_id:
+    description:
+      - The run id of a run known to have ended (the caller checked that its process on the
+        controller is gone). A lease still held by exactly that run is taken over at once, as
+        an expired one; a lease taken by any other run in the meantime is not.
+    type: str
   break_held:
     description:
       - Take the lease even when another run holds it and it has not expired. Meant for a
@@ -136,8 +142,16 @@ previous:
   returned: when a lease was taken over or broken
   type: dict
 taken_over:
-  description: An expired lease of another run was taken over.
+  description: An expired lease of another run, or one of a run that has ended, was taken over.
   returned: with I(state=acquired)
+  type: bool
+ended:
+  description: The lease taken over was that of I(ended_run_id).
+  returned: with I(state=acquired)
+  type: bool
+lost:
+  description: With I(state=renewed), the lease is no longer this run's.
+  returned: when renewing failed for that reason
   type: bool
 broken:
   description: A live lease of another run was broken (I(break_held=true)).
@@ -244,10 +258,12 @@ class Lease:
             "expires_epoch": now + ttl,
         }
 
-    def acquire(self, run_id, holder, ttl, wait=0, poll=1.0, break_held=False, check=False):
+    def acquire(
+        self, run_id, holder, ttl, wait=0, poll=1.0, break_held=False, check=False, ended=None
+    ):
         started = self.clock()
         while True:
-            result = self._try(run_id, holder, ttl, break_held, check)
+            result = self._try(run_id, holder, ttl, break_held, check, ended)
             result["waited"] = round(self.clock() - started, 1)
             if not result["held"] or check:
                 return result
@@ -255,12 +271,13 @@ class Lease:
                 return result
             self.sleep(min(poll, max(0.0, wait - (self.clock() - started))))
 
-    def _try(self, run_id, holder, ttl, break_held, check):
+    def _try(self, run_id, holder, ttl, break_held, check, ended=None):
         result = {
             "acquired": False,
             "reentered": False,
             "held": False,
             "taken_over": False,
+            "ended": False,
             "broken": False,
             "changed": False,
         }
@@ -279,14 +296,16 @@ class Lease:
                     run_id, record.get("holder") or holder, ttl, now, record.get("acquired")
                 )
                 result["reentered"] = True
-            elif self.live(record, now) and not break_held:
+            elif self.live(record, now) and not break_held and not self._ended(record, ended):
                 result.update(record=record, held=True)
                 return result
             else:
                 new = self._new(run_id, holder, ttl, now)
                 if record.get("run_id"):
                     result["previous"] = record
-                    if self.live(record, now):
+                    if self._ended(record, ended):
+                        result["taken_over"] = result["ended"] = True
+                    elif self.live(record, now):
                         result["broken"] = True
                     else:
                         result["taken_over"] = True
@@ -295,6 +314,10 @@ class Lease:
             return result
         finally:
             os.close(fd)
+
+    @staticmethod
+    def _ended(record, ended):
+        return bool(ended) and record.get("run_id") == ended
 
     def renew(self, run_id, ttl, check=False):
         """Extend this run's lease; returns (result, error message or None)."""
@@ -311,7 +334,7 @@ class Lease:
                     why = f"it is now held by {describe(record)}"
                 else:
                     why = "it was released or broken and is free"
-                return {"record": record, "changed": False}, (
+                return {"record": record, "changed": False, "lost": True}, (
                     f"This run no longer holds the lease in {self.path}: {why}. It stops here so "
                     "that two runs never change the host at once."
                 )
@@ -355,6 +378,7 @@ def main():
             wait=dict(type="int", default=0),
             poll=dict(type="float", default=1.0),
             break_held=dict(type="bool", default=False),
+            ended_run_id=dict(type="str"),
         ),
         supports_check_mode=True,
     )
@@ -366,7 +390,14 @@ def main():
     try:
         if p["state"] == "acquired":
             result = lease.acquire(
-                p["run_id"], p["holder"], p["ttl"], p["wait"], p["poll"], p["break_held"], check
+                p["run_id"],
+                p["holder"],
+                p["ttl"],
+                p["wait"],
+                p["poll"],
+                p["break_held"],
+                check,
+                p["ended_run_id"],
             )
             record = result.get("record") or {}
             if result["held"]:
@@ -387,7 +418,12 @@ def main():
                     f"BROKE the lease in {p['path']} that was held by "
                     f"{describe(result['previous'])}. That run may still be changing the host."
                 )
-            if result["taken_over"]:
+            if result["ended"]:
+                module.warn(
+                    f"Took over the lease in {p['path']} of {describe(result['previous'])}: that "
+                    "run has ended (its ansible-playbook process on this controller is gone)."
+                )
+            elif result["taken_over"]:
                 module.warn(
                     f"Took over the expired lease in {p['path']} of {describe(result['previous'])}."
                 )

@@ -110,6 +110,20 @@ def test_an_expired_lease_is_taken_over(lease, clock):
     assert got["acquired"] and got["taken_over"] and got["previous"]["run_id"] == "run-a"
 
 
+def test_the_live_lease_of_a_run_that_has_ended_is_taken_over_at_once(lease):
+    lease.acquire("run-a", A, ttl=600)
+    got = lease.acquire("run-b", B, ttl=60, ended="run-a")
+    assert got["acquired"] and got["taken_over"] and got["ended"] and not got["broken"]
+    assert got["previous"]["holder"] == A
+
+
+def test_a_lease_taken_since_by_another_run_is_not_mistaken_for_the_ended_one(lease):
+    lease.acquire("run-c", A, ttl=600)
+    got = lease.acquire("run-b", B, ttl=60, ended="run-a")
+    assert got["held"] and not got["acquired"]
+    assert record(lease)["run_id"] == "run-c"
+
+
 def test_breaking_takes_a_live_lease_and_names_the_run_it_broke(lease):
     lease.acquire("run-a", A, ttl=600)
     got = lease.acquire("run-b", B, ttl=60, break_held=True)
@@ -126,7 +140,7 @@ def test_renewing_extends_only_this_runs_lease(lease, clock):
     # Broken by another run: the first run is told, and must stop.
     lease.acquire("run-b", B, ttl=60, break_held=True)
     got, error = lease.renew("run-a", ttl=60)
-    assert error and "backup.yml" in error and "bob@desk" in error
+    assert error and "backup.yml" in error and "bob@desk" in error and got["lost"]
     assert record(lease)["run_id"] == "run-b"
 
 
