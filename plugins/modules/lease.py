@@ -4,14 +4,6 @@
 
 from __future__ import annotations
 
-import errno
-import fcntl
-import json
-import os
-import time
-
-from ansible.module_utils.basic import AnsibleModule
-
 DOCUMENTATION = r"""
 ---
 module: lease
@@ -166,6 +158,15 @@ released:
   returned: when I(state=released) freed the lease
   type: str
 """
+
+# ansible-test wants the documentation first; ruff, imports first.
+import errno  # noqa: E402
+import fcntl  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import time  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 
 def iso(epoch):
