@@ -108,10 +108,11 @@ def test_two_runs_started_together_take_turns(host):
     # A whole backup.yml and one that only takes the lock, started at the same moment:
     # whichever gets the lease first, the other names it, waits, then goes in.
     wait = {"noticeboard_lock_wait": 120, "noticeboard_lock_poll": 2}
-    runs = [
-        start_playbook("backup", extra_vars=wait, env=PI_FACTS),
-        start_playbook("backup", extra_vars=wait, tags=ONLY_THE_LOCK, env=LOCK_ONLY),
-    ]
+    backup = start_playbook("backup", extra_vars=wait, env=PI_FACTS)
+    # Half a second apart, so that the short one cannot be done before the other has even
+    # asked: one of them must meet the other inside.
+    time.sleep(0.5)
+    runs = [backup, start_playbook("backup", extra_vars=wait, tags=ONLY_THE_LOCK, env=LOCK_ONLY)]
     done = [run.finish(timeout=600) for run in runs]
     waited = [run for run in done if "is held by backup.yml" in run.said]
     assert len(waited) == 1, [run.tail(1500, 500) for run in done]
