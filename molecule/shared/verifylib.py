@@ -8,7 +8,8 @@ same calls work in every scenario and in a copy of one under another name.
 - ``http``, ``wait_ready``, ``probe``: requests made from inside a host, with the
   host's own python3, as a client on that host or its network would make them;
 - ``run_playbook`` and ``converge``: ansible-playbook against the scenario's inventory,
-  with the run's output and its PLAY RECAP counters (``PlaybookRun``);
+  with the run's output and its PLAY RECAP counters (``PlaybookRun``); ``start_playbook``
+  starts one in the background (``BackgroundRun``: finish it, or kill it half-way);
 - ``variables`` and ``hosts_in``: the inventory as a playbook sees it;
 - ``booted`` and ``wait_until``: waiting for a host or a condition, within a bound;
 - ``ensure``: the heart of an ensure-state fixture. It checks a state and acts only
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -195,6 +197,62 @@ def run_playbook(
     if ok is not None:
         assert (run.returncode == 0) == ok, run.tail()
     return run
+
+
+@dataclass
+class BackgroundRun:
+    """An ansible-playbook started by start_playbook(): running, finished or killed."""
+
+    args: list[str]
+    process: subprocess.Popen
+    log: Path
+
+    def kill(self) -> None:
+        """SIGKILL to the run and every process it started, as when the controller dies."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(30)
+
+    def finish(self, timeout: float = 600, ok: bool | None = True) -> PlaybookRun:
+        """Wait for the run to end; its output (stdout and stderr as they came) as a
+        PlaybookRun. OK as for run_playbook."""
+        self.process.wait(timeout)
+        run = PlaybookRun(self.args, self.process.returncode, self.log.read_text(), "")
+        if ok is not None:
+            assert (run.returncode == 0) == ok, run.tail()
+        return run
+
+
+def start_playbook(
+    playbook: str | Path,
+    *extra: str,
+    extra_vars: dict | None = None,
+    check_mode: bool = False,
+    tags: str | None = None,
+    env: dict[str, str] | None = None,
+) -> BackgroundRun:
+    """ansible-playbook as run_playbook() runs it, but in the background, in a process
+    group of its own (kill() ends all of it), its output going to a file in the
+    scenario's ephemeral directory."""
+    cmd = ["ansible-playbook", "-i", INVENTORY, playbook_path(playbook)]
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    if check_mode:
+        cmd.append("--check")
+    if tags:
+        cmd += ["--tags", tags]
+    cmd += extra
+    log = EPHEMERAL / f"background-{time.time_ns()}.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
+    return BackgroundRun(cmd, process, log)
 
 
 def converge(*extra: str, **options) -> PlaybookRun:
