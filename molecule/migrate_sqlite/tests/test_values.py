@@ -77,6 +77,10 @@ def test_no_secret_shows_in_docker_inspect_or_the_env_file(host):
 def test_the_app_logs_in_to_mariadb_with_that_password(host):
     ready = http(host, "GET", "http://127.0.0.1:8000/readyz", timeout=20)
     assert ready.status == 200 and ready.body["status"] == "ready"
-    created = http(host, "POST", "http://127.0.0.1:8000/api/notes", {"body": "odd password"}, timeout=20)
+    created = http(
+        host, "POST", "http://127.0.0.1:8000/api/notes", {"body": "odd password"}, timeout=20
+    )
     assert created.status == 201, created.body
-    assert http(host, "DELETE", f"http://127.0.0.1:8000/api/notes/{created.body['id']}").status == 204
+    assert (
+        http(host, "DELETE", f"http://127.0.0.1:8000/api/notes/{created.body['id']}").status == 204
+    )
