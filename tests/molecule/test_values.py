@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from functools import cache
@@ -237,3 +238,24 @@ def test_the_cluster_inventorys_url_carries_any_password(password):
     parts = urlsplit(url)
     assert (parts.hostname, parts.port, parts.path) == ("192.0.2.10", 3306, "/noticeboard")
     assert unquote(parts.password) == password
+
+
+@examples(100)
+@given(password=VALUE, root=VALUE)
+def test_the_accounts_sql_quotes_any_password(password, root):
+    inventory = {
+        "noticeboard_mariadb_password": "a" * 16 + password,
+        "noticeboard_mariadb_root_password": "r" * 16 + root,
+        "noticeboard_mariadb_install": "native",
+        "__noticeboard_mariadb_hosts": {"stdout_lines": []},
+        "_noticeboard_mariadb_clients": ["192.0.2.11"],
+    }
+    sql = render("mariadb", "accounts.sql.j2", inventory)
+    literals = re.findall(r"PASSWORD\('((?:[^'\\]|\\.)*)'\);$", sql, re.MULTILINE)
+    # MariaDB (default sql_mode) reads \\ as a backslash and \' as a quote; any other
+    # escape would change the password, and an unescaped quote would end the string.
+    for literal in literals:
+        assert set(re.findall(r"\\.", literal)) <= {"\\\\", "\\'"}, literal
+    decoded = [re.sub(r"\\(.)", r"\1", literal) for literal in literals]
+    expected = [inventory["noticeboard_mariadb_password"]] * 2
+    assert decoded == [*expected, inventory["noticeboard_mariadb_root_password"]]
