@@ -21,10 +21,14 @@ from conftest import (
 from verifylib import converge
 
 
-def test_env_file_holds_the_secret_readable_by_root_only(host):
+def test_the_secret_is_a_file_only_the_containers_user_reads(host):
+    key = host.file(f"{DIR}/secrets/secret_key")
+    assert (key.uid, key.group, key.mode) == (10001, "root", 0o400)
+    assert key.content_string.startswith("molecule-only-")
     env = host.file(f"{DIR}/app.env")
     assert (env.user, env.group, env.mode) == ("root", "root", 0o600)
-    assert "SECRET_KEY=molecule-only-" in env.content_string
+    assert "SECRET_KEY=" not in env.content_string
+    assert "SECRET_KEY_FILE=/run/secrets/secret_key" in env.content_string
     assert "GUNICORN_WORKERS=1" in env.content_string
 
 

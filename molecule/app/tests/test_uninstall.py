@@ -80,7 +80,7 @@ def test_uninstall_removes_the_app_and_keeps_its_data(host):
     assert changed(out) > 0
     assert project_leftovers(host) == ""
     assert host.check_output(f"docker image ls --quiet {IMAGE}") == ""
-    for gone in (f"{DIR}/compose.yml", f"{DIR}/app.env", f"{DIR}/images", HELPER):
+    for gone in (f"{DIR}/compose.yml", f"{DIR}/app.env", f"{DIR}/secrets", f"{DIR}/images", HELPER):
         assert not host.file(gone).exists, gone
     assert not host.user("noticeboard").exists
     assert "noticeboard_uninstall_purge_data is true" not in out

@@ -110,7 +110,8 @@ def upload(lb, name: str, size: int) -> tuple[dict, str]:
 def sql(db, statement: str) -> list[list[str]]:
     """Rows of a statement run as MariaDB's root inside the db container."""
     inner = (
-        'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" exec mariadb -uroot --batch --skip-column-names '
+        'MYSQL_PWD="$(cat /run/secrets/mariadb_root_password)" '
+        "exec mariadb -uroot --batch --skip-column-names "
         "noticeboard -e " + shlex.quote(statement)
     )
     out = db.check_output("docker compose -p %s exec -T mariadb sh -c %s", DB_PROJECT, inner)

@@ -9,6 +9,7 @@ containers, found by inventory group.
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 
 import pytest
@@ -69,6 +70,11 @@ def test_server_is_debians_package_not_a_container():
     assert host(DB).process.filter(comm="mariadbd")
 
 
+def test_the_passwords_hold_what_used_to_need_escaping():
+    for name in ("noticeboard_mariadb_password", "noticeboard_mariadb_root_password"):
+        assert DB_VARS[name].endswith(" $HOME ${X:-y} $$ ' \" \\ # = @ / % : "), name
+
+
 def test_app_host_logs_in_and_writes_a_row():
     password = DB_VARS["noticeboard_mariadb_password"]
     marker = f"from-{APP}"[:64]
@@ -117,7 +123,7 @@ def test_root_logs_in_from_localhost_only():
     # The password works on the db host itself, for a system user the socket login refuses...
     local = host(DB).run(
         "su -s /bin/sh nobody -c %s",
-        f"MYSQL_PWD={root_password} mariadb -uroot -e 'SELECT CURRENT_USER()'",
+        f"MYSQL_PWD={shlex.quote(root_password)} mariadb -uroot -e 'SELECT CURRENT_USER()'",
     )
     assert local.rc == 0 and "root@localhost" in local.stdout, local.stderr
     # ... and not from the app host, which the firewall does let through.

@@ -119,9 +119,10 @@ def test_every_attachment_is_served_unchanged(host):
 
 
 def test_the_app_runs_on_mariadb_and_keeps_the_sqlite_file(host):
-    env = host.file(f"{DIR}/app.env")
-    assert env.mode == 0o600
-    assert "DATABASE_URL=mysql+pymysql://noticeboard:" in env.content_string
+    url = host.file(f"{DIR}/secrets/database_url")
+    assert url.mode == 0o400
+    assert url.content_string.startswith("mysql+pymysql://noticeboard:")
+    assert host.file(f"{DIR}/app.env").mode == 0o600
     assert host.file(SQLITE).exists
     assert host.file(f"{DIR}/moved-to-mariadb.json").exists
     ready = app_http(host, "GET", "/readyz").body
