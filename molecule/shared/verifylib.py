@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -435,3 +436,45 @@ def ensure(what: str, holds: Callable[[], bool], act: Callable[[], object]) -> b
     act()
     assert holds(), f"ensure: {what} still does not hold after setting it up"
     return True
+
+
+# --- a host's state, to compare before and after a run that must change nothing --------
+
+_STATE = r"""
+dirs="$1"
+echo '## containers'
+if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+  ids=$(docker ps -aq)
+  [ -z "$ids" ] || docker inspect $ids \
+    -f '{{.Name}} {{.Id}} {{.Image}} {{.State.Status}} {{.State.StartedAt}}' | sort
+  echo '## images'
+  docker images --all --no-trunc --format '{{.Repository}}:{{.Tag}} {{.ID}}' | sort
+fi
+echo '## files'
+for dir in $dirs; do
+  [ -e "$dir" ] || { echo "$dir absent"; continue; }
+  # A file: path, mode, owner, size, sha256 (the checksum's own path dropped).
+  find "$dir" -xdev \( -type f -printf '%p %m %u:%g %s ' -exec sha256sum {} \; \) -o \
+    \( ! -type f -printf '%p %y %m %u:%g\n' \) \
+    | awk '{ if (NF > 5) print $1, $2, $3, $4, $5; else print }' | sort
+done
+echo '## packages'
+dpkg-query -W -f '${Package} ${Version} ${Status}\n' | sort
+"""
+
+
+def host_state(host, *dirs: str) -> dict[str, list[str]]:
+    """What a run that changes nothing must leave as it was: every container (its id,
+    image id, status and start time), the engine's images, every file and directory under
+    DIRS (mode, owner, size and sha256) and the installed packages, by section. Read in one
+    round trip; a host without Docker has no container or image section."""
+    out = host.check_output(f"bash -c {shlex.quote(_STATE)} state {shlex.quote(' '.join(dirs))}")
+    sections: dict[str, list[str]] = {}
+    current = ""
+    for line in out.splitlines():
+        if line.startswith("## "):
+            current = line[3:]
+            sections[current] = []
+        elif current:
+            sections[current].append(line)
+    return sections

@@ -49,6 +49,11 @@ def container_image(host) -> str:
     return host.check_output("docker inspect -f '{{.Config.Image}}' noticeboard-app-1")
 
 
+def started(host) -> str:
+    """When the app's container last started: a restart changes it."""
+    return host.check_output("docker inspect -f '{{.State.StartedAt}}' noticeboard-app-1")
+
+
 def all_notes(host) -> list[dict]:
     answer = app_http(host, "GET", "/api/notes?limit=100")
     assert answer.status == 200, answer.body

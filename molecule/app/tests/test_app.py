@@ -9,16 +9,19 @@ import pytest
 from conftest import (
     DIR,
     HOST,
+    IMAGE,
     all_notes,
     app_http,
     backup_sets,
     container_image,
     playbook,
     readiness,
+    release_record,
+    started,
     upload,
     upload_sums,
 )
-from verifylib import converge
+from verifylib import converge, group_inventory, run_playbook
 
 
 def test_the_secret_is_a_file_only_the_containers_user_reads(host):
@@ -156,11 +159,25 @@ def test_upgrade_runs_the_migration_once_and_keeps_the_data(host, on_v2):
 def test_rollback_returns_to_the_previous_image_and_the_pre_migration_backup(host, upgraded_to_v3):
     notes_at_upgrade = all_notes(host)
     app_http(host, "POST", "/api/notes", {"body": "written on v3, gone after the rollback"})
+    # The preview says where it would go and changes nothing.
+    record, was_started = release_record(host), started(host)
+    preview = playbook("rollback", "--check")
+    assert (
+        f"Check mode: rollback.yml would switch {HOST} back from {IMAGE}:v3 to {IMAGE}:v2 and "
+        f"restore the backup set {record['backup']} taken before its upgrade migrated 0003 -> 0004"
+    ) in preview, preview[-3000:]
+    assert (container_image(host), started(host)) == (f"{IMAGE}:v3", was_started)
+    assert release_record(host) == record
     playbook("rollback")
     assert container_image(host) == "registry:5000/nb-molecule/noticeboard:v2"
     assert readiness(host)["revision"] == "0003"
     assert all_notes(host) == notes_at_upgrade
     assert host.file(f"{DIR}/release-rolled-back.json").exists
     assert not host.file(f"{DIR}/release-previous.json").exists
-    out = playbook("rollback", ok=False)
-    assert "no upgrade.yml switched it" in out
+    # Nothing left to roll back: said so, and nothing changes.
+    was_started = started(host)
+    again = run_playbook("rollback", inventories=[group_inventory(HOST, ["app"])])
+    assert "Nothing to roll back on nb-mol-app" in again.said
+    assert "no upgrade.yml switched it" in again.said
+    assert again.counter(HOST) == 0, again.changed_tasks()
+    assert started(host) == was_started
