@@ -11,7 +11,9 @@ SQLite and MariaDB), ``fanout`` (an event written on node A reaching clients of 
 ``memory`` (the production compose file's containers at idle and under load),
 ``image`` (size, cold build against a one-line rebuild), ``deploy`` (cold, no-op and
 upgrade rollouts to a local host), ``rolling`` (the two-host rolling upgrade under load,
-bench/rolling.py) and ``arm64`` (a build without layer cache under emulation).
+bench/rolling.py), ``arm64`` (a build without layer cache under emulation) and
+``proxy_tls`` (streams per worker and API requests/s through HAProxy with TLS, configured
+as roles/loadbalancer configures it, against the same figures straight to Gunicorn).
 Figures that other parts of the project measure (image, rollout) are merged in by
 those parts through :func:`record`.
 """
@@ -88,9 +90,9 @@ def record(name: str, value, unit: str, command: str, goal=None, baseline=None, 
     print(f"bench: {name} = {value} {unit}", flush=True)
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return sock.getsockname()[1]
 
 
@@ -119,15 +121,26 @@ def children(pid: int) -> list[int]:
 class Server:
     """One Gunicorn instance of the app on loopback, configured by environment."""
 
-    def __init__(self, database_url: str, data_dir: Path, worker_class: str, workers: int = 1):
-        self.port = free_port()
+    def __init__(
+        self,
+        database_url: str,
+        data_dir: Path,
+        worker_class: str,
+        workers: int = 1,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+    ):
+        self.host = host
+        self.port = port or free_port(host)
         self.env = {
             **os.environ,
             "NOTICEBOARD_ENV": "production",
             "SECRET_KEY": secrets.token_urlsafe(48),
             "DATABASE_URL": database_url,
             "DATA_DIR": str(data_dir),
-            "GUNICORN_BIND": f"127.0.0.1:{self.port}",
+            "GUNICORN_BIND": f"{host}:{self.port}",
             "GUNICORN_WORKERS": str(workers),
             # The app offers eventlet and gevent only; the sync baseline overrides the
             # class on Gunicorn's command line, which wins over the config module.
@@ -135,6 +148,7 @@ class Server:
             "GUNICORN_WORKER_CONNECTIONS": "20000",
             "LOG_LEVEL": "WARNING",
             "MIGRATE_ON_START": "false",
+            **(env or {}),
         }
         self.worker_class = worker_class
         self.proc: subprocess.Popen | None = None
@@ -163,7 +177,7 @@ class Server:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError):
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2)
+                urllib.request.urlopen(f"http://{self.host}:{self.port}/healthz", timeout=2)
                 return self
             time.sleep(0.2)
         self.__exit__(None, None, None)
@@ -215,6 +229,7 @@ def sse_client(
     on_idle=None,
     timeout: float = 240,
     wait_s: float = 10,
+    tls: bool = False,
 ) -> dict:
     cmd = [
         sys.executable,
@@ -233,6 +248,8 @@ def sse_client(
     ]
     if post_port:
         cmd += ["--post-port", str(post_port)]
+    if tls:
+        cmd.append("--tls")
     with subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as proc:
         first = json.loads(proc.stdout.readline())
         if on_idle:
@@ -254,19 +271,58 @@ def sse_client(
 # --- SSE capacity -------------------------------------------------------------------
 
 
-def sse_step(worker_class: str, streams: int) -> dict:
+class Route:
+    """How the load generators reach a Gunicorn server of the app: straight to it on
+    loopback, or (the proxy_tls group) through an HAProxy with TLS in front of it."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        proxy: HAProxy | None = None,
+        env: dict[str, str] | None = None,
+    ):
+        self.host, self.port, self.proxy, self.env = host, port, proxy, env
+        self.name = "direct" if proxy is None else "proxy"
+
+    def server(self, url: str, data: Path, worker_class: str) -> Server:
+        return Server(url, data, worker_class, host=self.host, port=self.port, env=self.env)
+
+    def target(self, server: Server) -> tuple[str, int, bool]:
+        """Host, port and TLS for the clients, once the server is reachable that way."""
+        if self.proxy is None:
+            return server.host, server.port, False
+        self.proxy.wait_ready()
+        return self.proxy.address, self.proxy.https_port, True
+
+    def url(self, server: Server, path: str) -> str:
+        host, port, tls = self.target(server)
+        return f"{'https' if tls else 'http'}://{host}:{port}{path}"
+
+
+DIRECT = Route()
+
+
+def sse_step(worker_class: str, streams: int, route: Route = DIRECT) -> dict:
     started = time.monotonic()
     with sqlite_dir() as (url, data):
-        server = Server(url, data, worker_class)
+        server = route.server(url, data, worker_class)
         server.migrate()
         with server:
+            host, port, tls = route.target(server)
             idle = rss_kb(server.worker_pid())
             rss = {}
-            result = sse_client(
-                server.port, streams, on_idle=lambda _: rss.update(kb=rss_kb(server.worker_pid()))
-            )
+
+            def on_idle(_connected) -> None:
+                rss["kb"] = rss_kb(server.worker_pid())
+                if route.proxy is not None:
+                    rss["proxy_mb"] = mb(route.proxy.memory())
+
+            result = sse_client(port, streams, host=host, tls=tls, on_idle=on_idle)
             result["rss_before_kb"] = idle
             result["rss_streams_kb"] = rss["kb"]
+            if "proxy_mb" in rss:
+                result["proxy_streams_mb"] = rss["proxy_mb"]
     held = (
         result["connected"] == streams
         and result["missed"] == 0
@@ -275,33 +331,47 @@ def sse_step(worker_class: str, streams: int) -> dict:
     )
     result["held"] = held
     result["step_s"] = round(time.monotonic() - started, 1)
-    print(f"bench: sse {worker_class} {streams} streams: {json.dumps(result)}", flush=True)
+    print(
+        f"bench: sse {worker_class} {route.name} {streams} streams: {json.dumps(result)}",
+        flush=True,
+    )
     return result
 
 
-def sse_search(worker_class: str) -> tuple[dict | None, dict[int, float | None]]:
-    """The largest ladder step that holds (None if none does) and each step's p99."""
+def sse_search(
+    worker_class: str, route: Route = DIRECT, first: int = SSE_GOAL, top: int | None = None
+) -> tuple[dict | None, dict[int, float | None]]:
+    """The largest ladder step that holds (None if none does) and each step's p99.
+
+    The search starts at ``first``, climbs while steps hold (up to ``top``, by default
+    the ladder's top) or descends until one does.
+    """
     tried: dict[int, float | None] = {}
+    ladder = [n for n in SSE_LADDER if top is None or n <= top]
 
     def step(streams: int) -> dict:
-        result = sse_step(worker_class, streams)
+        result = sse_step(worker_class, streams, route)
         tried[streams] = result["p99_s"] if result["held"] else None
         return result
 
-    start = SSE_LADDER.index(SSE_GOAL)
-    best = step(SSE_GOAL)
+    start = ladder.index(first)
+    best = step(first)
     if best["held"]:
-        for streams in SSE_LADDER[start + 1 :]:
+        for streams in ladder[start + 1 :]:
             result = step(streams)
             if not result["held"]:
                 break
             best = result
         return best, tried
-    for streams in reversed(SSE_LADDER[:start]):
+    for streams in reversed(ladder[:start]):
         result = step(streams)
         if result["held"]:
             return result, tried
     return None, tried
+
+
+# The eventlet search of the sse group, kept for the proxy_tls group in the same run.
+SSE_THIS_RUN: dict = {}
 
 
 def bench_sse() -> None:
@@ -313,6 +383,8 @@ def bench_sse() -> None:
         best, tried = sse_search(worker_class)
         if name == "sse_streams_per_worker":
             baseline = sse_sync_baseline(command)
+            # The proxy_tls group's baseline, when it runs later in this run.
+            SSE_THIS_RUN.update(best=best, tried=tried)
         if best is None:
             record(name, 0, "streams", command, goal=SSE_GOAL, tried=tried)
             continue
@@ -910,6 +982,326 @@ def bench_arm64() -> None:
     subprocess.run(["docker", "image", "rm", tag], capture_output=True, check=False)
 
 
+# --- through the proxy, with TLS -----------------------------------------------------
+
+LB_ROLE = ROOT / "roles" / "loadbalancer"
+PROXY_IMAGE = "noticeboard-bench:haproxy"
+
+
+def haproxy_config(server_host: str, server_port: int) -> str:
+    """roles/loadbalancer's haproxy.cfg.j2, rendered with the role's defaults and one server.
+
+    The template itself, so the figures follow the role's settings (TLS, timeouts,
+    server-side connection handling, no response buffering) as they change. Variables
+    the role derives from the inventory are set here; a variable the template gains
+    that is neither a plain value of the role nor set here stops the group by its name.
+    """
+    import jinja2  # Flask's, in the bench session
+
+    values = {}
+    for path in (LB_ROLE / "defaults" / "main.yml", LB_ROLE / "vars" / "main.yml"):
+        for name, value in yaml_load(path).items():
+            if not (isinstance(value, str) and ("{{" in value or "{%" in value)):
+                values[name] = value
+    values.update(
+        ansible_managed="bench/run.py (proxy_tls group)",
+        noticeboard_lb_server_name="noticeboard.bench",
+        _noticeboard_lb_servers=[{"name": "app1", "address": server_host, "port": server_port}],
+    )
+    # Ansible's template module trims blocks, keeps the last newline (HAProxy refuses a
+    # file without it) and escapes nothing (no HTML here); its `comment` filter
+    # prefixes lines.
+    env = jinja2.Environment(
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - a configuration file, not HTML
+    )
+    env.filters["comment"] = lambda text: "\n".join(f"# {line}" for line in text.splitlines())
+    return env.from_string((LB_ROLE / "templates" / "haproxy.cfg.j2").read_text()).render(values)
+
+
+def lb_default(name: str):
+    return yaml_load(LB_ROLE / "defaults" / "main.yml")[name]
+
+
+def yaml_load(path: Path) -> dict:
+    import yaml  # ansible-core's, in the bench session
+
+    return yaml.safe_load(path.read_text())
+
+
+class HAProxy:
+    """HAProxy as roles/loadbalancer runs it, in front of one Gunicorn on this machine.
+
+    The test-bed's stand-in image (Debian's haproxy, docker/standins/haproxy), the role's
+    rendered configuration, its container settings (user 99, read-only, no capabilities,
+    the CPU and memory limits) and a self-signed P-256 certificate as the role makes one.
+    The clients connect to the container's address on the HTTPS port inside it (the role
+    publishes it as the host's 443), as the memory group reaches its app: not through a
+    published port, whose userland proxy would double the connections on loopback.
+    """
+
+    def __init__(self, server_host: str, server_port: int):
+        self.server_host, self.server_port = server_host, server_port
+        self.name = f"nb-bench-proxy-{secrets.token_hex(3)}"
+        self.https_port = yaml_load(LB_ROLE / "vars" / "main.yml")[
+            "_noticeboard_lb_container_ports"
+        ]["https"]
+        self.address = ""
+        self.tmp = tempfile.TemporaryDirectory(prefix="nb-bench-proxy-")
+
+    def __enter__(self) -> HAProxy:
+        top = Path(self.tmp.name)
+        config, run_dir = top / "config", top / "run"
+        (config / "certs").mkdir(parents=True)
+        run_dir.mkdir()
+        cert = config / "certs" / "site.pem"
+        subprocess.run(
+            [
+                "openssl", "req", "-x509", "-newkey", "ec",
+                "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                "-keyout", f"{cert}.key", "-out", str(cert), "-days", "2",
+                "-subj", "/CN=noticeboard.bench",
+                "-addext", "subjectAltName=DNS:noticeboard.bench",
+            ],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        (config / "haproxy.cfg").write_text(haproxy_config(self.server_host, self.server_port))
+        # HAProxy runs as uid 99: it reads the configuration and writes its sockets.
+        for path in (top, config, config / "certs"):
+            path.chmod(0o755)
+        for path in (cert, Path(f"{cert}.key"), config / "haproxy.cfg"):
+            path.chmod(0o644)
+        os.chown(run_dir, 99, 99)
+        uid, gid = lb_default("noticeboard_lb_uid"), lb_default("noticeboard_lb_gid")
+        container = [
+            "--user", f"{uid}:{gid}", "--read-only", "--cap-drop", "ALL",
+            "--security-opt", "no-new-privileges:true",
+            "-v", f"{config}:/usr/local/etc/haproxy:ro", "-v", f"{run_dir}:/run/haproxy",
+        ]  # fmt: skip
+        # `haproxy -c` first, as the role checks a configuration before it writes it.
+        check = subprocess.run(
+            [
+                testbed.docker_cli(), "run", "--rm", *container, PROXY_IMAGE,
+                "haproxy", "-c", "-f", "/usr/local/etc/haproxy/haproxy.cfg",
+            ],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if check.returncode != 0:
+            self.tmp.cleanup()
+            raise RuntimeError(f"haproxy -c refused the rendered configuration:\n{check.stderr}")
+        cmd = [
+            testbed.docker_cli(), "run", "-d", "--name", self.name, *container,
+            "--cpus", str(lb_default("noticeboard_lb_cpus")),
+            "--memory", str(lb_default("noticeboard_lb_memory_limit")),
+            PROXY_IMAGE, "haproxy", "-f", "/usr/local/etc/haproxy/haproxy.cfg",
+        ]  # fmt: skip
+        subprocess.run(cmd, check=True, capture_output=True)
+        try:
+            self.address = subprocess.run(
+                [
+                    testbed.docker_cli(), "inspect", "-f",
+                    "{{.State.Running}} {{.NetworkSettings.IPAddress}}", self.name,
+                ],
+                capture_output=True, text=True, check=True,
+            ).stdout.split()[1]  # fmt: skip
+        except (IndexError, subprocess.CalledProcessError):
+            self.__exit__(None, None, None)
+            raise RuntimeError(f"HAProxy ({self.name}) did not start:\n{self.logs()}") from None
+        return self
+
+    def logs(self) -> str:
+        done = subprocess.run(
+            [testbed.docker_cli(), "logs", "--tail", "30", self.name],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return done.stdout + done.stderr
+
+    def wait_ready(self, timeout: float = 40) -> None:
+        """Until the app answers /readyz through HAProxy (its health checks mark the
+        server up again after the server of the previous step stopped)."""
+        import ssl
+
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        url = f"https://{self.address}:{self.https_port}/readyz"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(url, timeout=2, context=context) as response,
+            ):
+                if response.status == 200:
+                    return
+            time.sleep(0.5)
+        raise RuntimeError(f"{url} did not answer 200 within {timeout} s:\n{self.logs()}")
+
+    def memory(self) -> int:
+        container = subprocess.run(
+            [testbed.docker_cli(), "inspect", "-f", "{{.Id}}", self.name],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        return cgroup_memory(container)["used"]
+
+    def __exit__(self, *exc) -> None:
+        subprocess.run(
+            [testbed.docker_cli(), "rm", "-f", self.name], capture_output=True, check=False
+        )
+        self.tmp.cleanup()
+
+
+def bridge_gateway() -> str:
+    """The host's address on Docker's default bridge: the proxy container reaches the
+    Gunicorn servers there, and the direct runs use it too (a local address: loopback)."""
+    return subprocess.run(
+        [
+            testbed.docker_cli(), "network", "inspect", "bridge",
+            "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
+        ],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+
+
+def ratio(value: float | None, baseline: float | None) -> float | None:
+    """value / baseline, rounded; None when either is missing or the baseline is 0."""
+    if value is None or not baseline:
+        return None
+    return round(value / baseline, 2)
+
+
+# Alternating wrk runs per route and kind of request in the proxy_tls group, and their
+# seconds: 36 s of requests in all.
+PROXY_API_ROUNDS = 3
+PROXY_API_SECONDS = 3
+
+
+def proxy_api(direct: Route, proxied: Route) -> dict[str, dict[str, dict]]:
+    """GET and POST requests/s straight to one Gunicorn and through the proxy to the same
+    one, in alternating short wrk runs, so that a load that comes and goes on the shared
+    machine weighs on both routes alike. Each route's figure is its median run."""
+    runs: dict[str, dict[str, list[dict]]] = {"direct": {}, "proxy": {}}
+    with sqlite_dir() as (url, data):
+        server = direct.server(url, data, "eventlet")
+        server.migrate()
+        with server:
+            bases = {route.name: route.url(server, "/api/notes") for route in (direct, proxied)}
+            for base in bases.values():
+                wrk(base, WRK_POST, seconds=1)
+                wrk(base + "?limit=20", None, seconds=1)
+            for verb, script, query in (("post", WRK_POST, ""), ("get", None, "?limit=20")):
+                for _ in range(PROXY_API_ROUNDS):
+                    for name, base in bases.items():
+                        run = wrk(base + query, script, seconds=PROXY_API_SECONDS)
+                        runs[name].setdefault(verb, []).append(run)
+    figures = {
+        name: {verb: median_run(verb_runs) for verb, verb_runs in by_verb.items()}
+        for name, by_verb in runs.items()
+    }
+    print(f"bench: proxy_tls api: {json.dumps(figures)}", flush=True)
+    return figures
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median requests/s (its latencies with it), and every run's rate."""
+    ordered = sorted(runs, key=lambda run: run["rps"])
+    return {**ordered[(len(ordered) - 1) // 2], "rps_runs": [run["rps"] for run in runs]}
+
+
+def bench_proxy_tls() -> None:
+    """Event streams per worker and API requests/s through HAProxy with TLS, against the
+    same figures straight to Gunicorn, in the same run: one eventlet worker on SQLite."""
+    testbed.ensure_engine()
+    testbed.ensure_images(["trixie"])
+    build = [
+        *testbed.build_cli(),
+        "--build-arg",
+        f"BASE={testbed.IMAGES['trixie'].tag}",
+        "-t",
+        PROXY_IMAGE,
+        str(ROOT / "docker" / "standins" / "haproxy"),
+    ]
+    done = subprocess.run(build, capture_output=True, text=True, env=testbed.build_env())
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(build)} failed:\n{done.stderr[-3000:]}")
+    host = bridge_gateway()
+    # One port for every server of the group: the proxy's configuration names it once.
+    port = free_port(host)
+    # Both servers trust one proxy, as a deployment behind it does; the proxy is then
+    # the only difference between the two routes.
+    env = {"TRUSTED_PROXY_COUNT": "1"}
+    direct = Route(host, port, env=env)
+    command = "nox -s bench -- proxy_tls"
+    with HAProxy(host, port) as proxy:
+        proxied = Route(host, port, proxy, env=env)
+        api = proxy_api(direct, proxied)
+        if SSE_THIS_RUN:
+            # The sse group searched the same ladder straight to a worker earlier in
+            # this run: its answer is the baseline, and the group saves that search.
+            direct_best, direct_tried = SSE_THIS_RUN["best"], SSE_THIS_RUN["tried"]
+            baseline_from = "the sse group's eventlet search, earlier in this run"
+        else:
+            direct_best, direct_tried = sse_search("eventlet", direct)
+            baseline_from = "the same ladder straight to Gunicorn, in this group"
+        # The proxy is asked for at most what the worker held without it.
+        top = direct_best["streams"] if direct_best else SSE_LADDER[0]
+        proxy_best, proxy_tried = sse_search("eventlet", proxied, first=top, top=top)
+    setup = {
+        "worker_class": "eventlet, 1 worker, SQLite",
+        "proxy": (
+            "HAProxy from the test-bed's stand-in image (Debian's haproxy), "
+            "roles/loadbalancer/templates/haproxy.cfg.j2 with the role's defaults, "
+            "its container limits, a self-signed P-256 certificate; clients reach "
+            "the container's HTTPS port over the Docker bridge"
+        ),
+    }
+    for verb in ("get", "post"):
+        via, base = api["proxy"][verb], api["direct"][verb]
+        record(
+            f"proxy_tls_{verb}_rps",
+            round(via["rps"], 1),
+            "requests/s",
+            f"{command}  ({via['command']})",
+            baseline=round(base["rps"], 1),
+            baseline_is="the same requests straight to Gunicorn, in the same run",
+            ratio=ratio(via["rps"], base["rps"]),
+            p50_ms=via["p50_ms"],
+            p99_ms=via["p99_ms"],
+            baseline_p50_ms=base["p50_ms"],
+            baseline_p99_ms=base["p99_ms"],
+            non_2xx=via["non_2xx"],
+            rps_runs=via["rps_runs"],
+            baseline_rps_runs=base["rps_runs"],
+            runs=f"{PROXY_API_ROUNDS} of {PROXY_API_SECONDS} s per route, alternating; the median",
+            **setup,
+        )
+    held = proxy_best["streams"] if proxy_best else 0
+    direct_held = direct_best["streams"] if direct_best else 0
+    record(
+        "proxy_tls_sse_streams_per_worker",
+        held,
+        "streams",
+        command,
+        baseline=direct_held,
+        baseline_is=baseline_from,
+        ratio=ratio(held, direct_held),
+        p99_s=proxy_best["p99_s"] if proxy_best else None,
+        baseline_p99_s=direct_best["p99_s"] if direct_best else None,
+        proxy_mb=proxy_best.get("proxy_streams_mb") if proxy_best else None,
+        tried=proxy_tried,
+        baseline_tried=direct_tried,
+        ladder=list(SSE_LADDER),
+        top=top,
+        **setup,
+    )
+
+
 # --- README table -------------------------------------------------------------------
 
 
@@ -945,6 +1337,7 @@ GROUPS = {
     "deploy": lambda: deploy.bench_deploy(record),
     "rolling": lambda: rolling.bench_rolling(record),
     "arm64": bench_arm64,
+    "proxy_tls": bench_proxy_tls,
 }
 
 

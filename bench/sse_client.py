@@ -13,6 +13,9 @@ Steps, all bounded in time:
 3. post ``--events`` notes through ``--post-port`` (another node, for the fan-out
    figure) and time, for every stream, the arrival of each note's event;
 4. print the result as one JSON line and exit.
+
+``--tls`` speaks HTTPS to a TLS proxy (the proxy group): the certificate is not checked,
+as wrk does not check it either; the figure is the cost of the encryption, not trust.
 """
 
 from __future__ import annotations
@@ -21,10 +24,22 @@ import argparse
 import asyncio
 import json
 import resource
+import ssl
 import statistics
 import sys
 import time
 import uuid
+
+# The TLS context of every connection when --tls is given, else None (plain HTTP).
+TLS: ssl.SSLContext | None = None
+
+
+def client_context() -> ssl.SSLContext:
+    """TLS as a browser negotiates it, without checking the (self-signed) certificate."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def percentile(values: list[float], pct: float) -> float | None:
@@ -43,7 +58,7 @@ class Stream:
 
     async def run(self, host: str, port: int, markers: set[str], ready: asyncio.Event) -> None:
         try:
-            reader, writer = await asyncio.open_connection(host, port)
+            reader, writer = await asyncio.open_connection(host, port, ssl=TLS)
         except OSError:
             self.closed = True
             return
@@ -68,7 +83,7 @@ class Stream:
 
 
 async def post_note(host: str, port: int, body: str) -> float:
-    reader, writer = await asyncio.open_connection(host, port)
+    reader, writer = await asyncio.open_connection(host, port, ssl=TLS)
     payload = json.dumps({"body": body}).encode()
     writer.write(
         (
@@ -171,7 +186,10 @@ if __name__ == "__main__":
     parser.add_argument("--connect-timeout", type=float, default=10)
     parser.add_argument("--deliver-timeout", type=float, default=10)
     parser.add_argument("--pause", action="store_true", help="wait for a stdin line when idle")
+    parser.add_argument("--tls", action="store_true", help="HTTPS (certificate not checked)")
     options = parser.parse_args()
+    if options.tls:
+        TLS = client_context()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     print(json.dumps(asyncio.run(main(options))), flush=True)
