@@ -23,7 +23,8 @@ LISTEN = (
 
 
 def address(name: str) -> str:
-    return host_named(name).check_output("hostname -I").split()[0]
+    """The host's address on the test network (not docker0's)."""
+    return host_named(name).interface("eth0").addresses[0]
 
 
 def reach(source: str, port: int) -> str:
