@@ -11,6 +11,7 @@ from verifylib import host_named, wait_until
 
 LB, APP1, APP2 = (f"nb-mol-loadbalancer-{n}" for n in ("lb", "app1", "app2"))
 PIDFILE = "/run/nb-test-backend.pid"
+ADMIN = "/opt/noticeboard-lb/run/admin.sock"
 # One request through the balancer from a client host: status, headers and body.
 REQUEST = """
 import json, ssl, sys, urllib.error, urllib.request
@@ -29,10 +30,10 @@ def request(client, url: str) -> dict:
 
 
 def server_status(lb, server: str) -> str:
-    out = lb.check_output(
-        "echo 'show stat app 4 -1' | socat -t 5 stdio unix-connect:/opt/noticeboard-lb/run/admin.sock"
+    out = lb.check_output(f"echo 'show stat app 4 -1' | socat -t 5 stdio unix-connect:{ADMIN}")
+    return next(
+        line.split(",")[17] for line in out.splitlines() if line.split(",")[1:2] == [server]
     )
-    return next(line.split(",")[17] for line in out.splitlines() if line.split(",")[1:2] == [server])
 
 
 def start_backend(app, name: str) -> None:
