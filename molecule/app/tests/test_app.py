@@ -183,7 +183,9 @@ def test_after_two_upgrades_only_the_running_and_the_rollback_image_remain(host,
     assert images["v3"] == running
     assert set(images.values()) == {running, images["v2"]}, images
     assert "v1b" not in images
-    untagged = "docker image ls -q -f dangling=true -f label=org.opencontainers.image.title=noticeboard"
+    untagged = (
+        "docker image ls -q -f dangling=true -f label=org.opencontainers.image.title=noticeboard"
+    )
     assert host.check_output(untagged) == ""
 
 

@@ -49,9 +49,27 @@ def test_a_second_run_builds_from_the_cache_and_ships_nothing(host):
     before = ARCHIVE.stat().st_mtime
     run = run_playbook("converge.yml", tags="noticeboard_image")
     assert run.counter("noticeboard-pi") == 0, run.changed_tasks()
+    assert result_of(run, "Ship the image archive from the controller").startswith("skipping:")
+    assert ARCHIVE.stat().st_mtime == before
+
+
+def result_of(run, task: str) -> str:
+    """The first result line under the first TASK line that names TASK."""
     lines = run.stdout.splitlines()
-    ship = next(i for i, line in enumerate(lines) if "Ship the image archive" in line)
-    assert next(line for line in lines[ship + 1 :] if line.strip()).startswith("skipping:")
+    at = next(i for i, line in enumerate(lines) if line.startswith("TASK [") and task in line)
+    return next(line for line in lines[at + 1 :] if line.strip())
+
+
+def test_check_mode_says_what_it_would_build_and_builds_nothing(host):
+    before = ARCHIVE.stat().st_mtime
+    run = run_playbook("converge.yml", check_mode=True, tags="noticeboard_image")
+    assert f"Check mode: the controller would build {IMAGE} for linux/arm64 from" in run.said, (
+        run.tail()
+    )
+    assert result_of(run, "Build the image on the controller for linux/").startswith(
+        "skipping:"
+    )
+    assert run.counter("noticeboard-pi") == 0, run.changed_tasks()
     assert ARCHIVE.stat().st_mtime == before
 
 
