@@ -66,9 +66,7 @@ def test_check_mode_says_what_it_would_build_and_builds_nothing(host):
     assert f"Check mode: the controller would build {IMAGE} for linux/arm64 from" in run.said, (
         run.tail()
     )
-    assert result_of(run, "Build the image on the controller for linux/").startswith(
-        "skipping:"
-    )
+    assert result_of(run, "Build the image on the controller for linux/").startswith("skipping:")
     assert run.counter("noticeboard-pi") == 0, run.changed_tasks()
     assert ARCHIVE.stat().st_mtime == before
 
