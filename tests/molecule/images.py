@@ -80,6 +80,9 @@ IMAGES: dict[str, tuple[list[str], list[list[str]]]] = {
             *_push(f"{APP}:upgrade-v2"),
         ],
     ),
+    # v1 under a label of its own: a release before v2 that is not v2's image, for the app
+    # scenario's two upgrades (v1b -> v2 -> v3), after which pruning removes it.
+    "app-prior": (["app"], _derived("v1b", ROOT / "molecule" / "app" / "files" / "v1b")),
     # The cluster drills' faulty releases.
     "app-faulty": (
         ["app"],
@@ -110,7 +113,7 @@ IMAGES: dict[str, tuple[list[str], list[list[str]]]] = {
 }
 
 SCENARIOS: dict[str, list[str]] = {
-    "app": ["app", "app-next"],
+    "app": ["app", "app-next", "app-prior"],
     "app_archive": ["app"],
     "bad_inventory": ["amd64-only"],
     "cluster": ["app", "app-next", "app-faulty", "mariadb", "haproxy"],

@@ -14,6 +14,7 @@ from conftest import (
     app_http,
     backup_sets,
     container_image,
+    ensure_release,
     playbook,
     readiness,
     release_record,
@@ -138,6 +139,24 @@ def test_restore_refuses_an_unknown_set_without_stopping_the_app(host):
 
 
 @pytest.mark.timeout(900)
+def noticeboard_images(host) -> dict[str, str]:
+    """Tag -> image ID, for every tag of the app's repository on the host."""
+    out = host.check_output("docker image ls --no-trunc --format '{{.Tag}} {{.ID}}' %s", IMAGE)
+    return dict(line.split() for line in out.splitlines())
+
+
+# The first of two upgrades (v1b -> v2, then v2 -> v3 below): v1b is what rollback.yml
+# would return to, so pruning keeps it.
+@pytest.mark.timeout(900)
+def test_an_upgrade_keeps_the_image_rollback_would_return_to(host):
+    ensure_release(host, "v1b")
+    prior = noticeboard_images(host)["v1b"]
+    playbook("upgrade", "-e", "noticeboard_image_tag=v2")
+    assert container_image(host) == f"{IMAGE}:v2"
+    assert release_record(host)["image"] == f"{IMAGE}:v1b"
+    assert noticeboard_images(host)["v1b"] == prior
+
+
 def test_upgrade_runs_the_migration_once_and_keeps_the_data(host, on_v2):
     notes_before, sums_before = all_notes(host), upload_sums(host)
     assert readiness(host)["revision"] == "0003"
@@ -153,6 +172,21 @@ def test_upgrade_runs_the_migration_once_and_keeps_the_data(host, on_v2):
     assert (record["revision_before"], record["revision_after"]) == ("0003", "0004")
     assert record["backup"] in backup_sets(host)
     assert "failed=0" in out
+
+
+# After the second upgrade (v2 -> v3): only the running image and the one rollback.yml
+# returns to (v2, which v1 shares) are left; v1b, the oldest, is gone. The rollback test
+# below then returns to v2.
+def test_after_two_upgrades_only_the_running_and_the_rollback_image_remain(host, upgraded_to_v3):
+    images = noticeboard_images(host)
+    running = host.check_output("docker inspect -f '{{.Image}}' noticeboard-app-1")
+    assert images["v3"] == running
+    assert set(images.values()) == {running, images["v2"]}, images
+    assert "v1b" not in images
+    untagged = (
+        "docker image ls -q -f dangling=true -f label=org.opencontainers.image.title=noticeboard"
+    )
+    assert host.check_output(untagged) == ""
 
 
 @pytest.mark.timeout(900)

@@ -1,15 +1,20 @@
-"""What a Pi owner gets from site.yml: the arm64 image chosen from the tag's manifest list,
-really running (under QEMU here), ready on port 80, keeping notes, and its URL printed."""
+"""What a Pi owner gets from site.yml: the arm64 image built on the controller and shipped
+(no registry), really running (under QEMU here), ready on port 80, keeping notes, and its
+URL printed."""
 
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 from verifylib import booted, http, run_playbook, wait_ready
 
 APP = "noticeboard-app-1"
 APP_URL = "http://127.0.0.1:80"
+# inventories/pi's image: a local name, built by the controller (source `build`).
+IMAGE = "noticeboard:0.1.0"
+ARCHIVE = Path("~/.cache/noticeboard/images/noticeboard_0.1.0_arm64.tar").expanduser()
 
 
 def app_http(host, method: str, path: str, body: dict | None = None):
@@ -27,6 +32,43 @@ def test_the_engine_is_amd64_but_the_app_image_is_arm64(host):
     assert host.check_output("docker info -f '{{.Architecture}}'") == "x86_64"
     image = host.check_output("docker inspect -f '{{.Image}}' %s", APP)
     assert host.check_output("docker image inspect -f '{{.Architecture}}' %s", image) == "arm64"
+
+
+def test_the_image_came_from_the_controllers_archive_not_a_registry(host):
+    image = host.check_output("docker inspect -f '{{.Image}}' %s", APP)
+    # The one the controller built and saved for arm64 (its ID beside the archive) ...
+    assert image == Path(f"{ARCHIVE}.id").read_text().strip()
+    assert host.check_output("docker image inspect -f '{{.Id}}' %s", IMAGE) == image
+    # ... loaded, not pulled: a pulled image has a registry digest, a loaded one none.
+    assert host.check_output("docker image inspect -f '{{json .RepoDigests}}' %s", image) == "[]"
+    # The archive is not kept on the Pi's disk once loaded.
+    assert host.run("ls /opt/noticeboard/images/").stdout.strip() == ""
+
+
+def test_a_second_run_builds_from_the_cache_and_ships_nothing(host):
+    before = ARCHIVE.stat().st_mtime
+    run = run_playbook("converge.yml", tags="noticeboard_image")
+    assert run.counter("noticeboard-pi") == 0, run.changed_tasks()
+    assert result_of(run, "Ship the image archive from the controller").startswith("skipping:")
+    assert ARCHIVE.stat().st_mtime == before
+
+
+def result_of(run, task: str) -> str:
+    """The first result line under the first TASK line that names TASK."""
+    lines = run.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("TASK [") and task in line)
+    return next(line for line in lines[at + 1 :] if line.strip())
+
+
+def test_check_mode_says_what_it_would_build_and_builds_nothing(host):
+    before = ARCHIVE.stat().st_mtime
+    run = run_playbook("converge.yml", check_mode=True, tags="noticeboard_image")
+    assert f"Check mode: the controller would build {IMAGE} for linux/arm64 from" in run.said, (
+        run.tail()
+    )
+    assert result_of(run, "Build the image on the controller for linux/").startswith("skipping:")
+    assert run.counter("noticeboard-pi") == 0, run.changed_tasks()
+    assert ARCHIVE.stat().st_mtime == before
 
 
 def test_the_app_really_runs_arm64_code(host):
