@@ -11,7 +11,8 @@ SQLite and MariaDB), ``fanout`` (an event written on node A reaching clients of 
 ``memory`` (the production compose file's containers at idle and under load),
 ``image`` (size, cold build against a one-line rebuild), ``deploy`` (cold, no-op and
 upgrade rollouts to a local host), ``rolling`` (the two-host rolling upgrade under load,
-bench/rolling.py), ``arm64`` (a build without layer cache under emulation) and
+bench/rolling.py), ``single`` (one host's upgrade between its two app slots under load,
+bench/single.py), ``arm64`` (a build without layer cache under emulation) and
 ``proxy_tls`` (streams per worker and API requests/s through HAProxy with TLS, configured
 as roles/loadbalancer configures it, against the same figures straight to Gunicorn).
 Figures that other parts of the project measure (image, rollout) are merged in by
@@ -52,6 +53,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import deploy  # noqa: E402 - bench/deploy.py, beside this file: rollout times
 import rolling  # noqa: E402 - bench/rolling.py: the rolling upgrade under load
+import single  # noqa: E402 - bench/single.py: one host's slot switch under load
 
 import testbed  # noqa: E402 - scripts/testbed.py, found through the path above
 
@@ -1336,6 +1338,7 @@ GROUPS = {
     "image": bench_image,
     "deploy": lambda: deploy.bench_deploy(record),
     "rolling": lambda: rolling.bench_rolling(record),
+    "single": lambda: single.bench_single(record),
     "arm64": bench_arm64,
     "proxy_tls": bench_proxy_tls,
 }

@@ -119,7 +119,8 @@ SCENARIOS: dict[str, list[str]] = {
     "cluster": ["app", "app-next", "app-faulty", "mariadb", "haproxy"],
     "loadbalancer": ["haproxy"],
     "migrate_sqlite": ["app", "mariadb"],
-    "pi": ["app-pi"],
+    "pi": ["app-pi", "haproxy"],
+    "single": ["app", "app-next", "haproxy"],
 }
 
 

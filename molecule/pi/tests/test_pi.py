@@ -1,6 +1,6 @@
 """What a Pi owner gets from site.yml: the arm64 image built on the controller and shipped
-(no registry), really running (under QEMU here), ready on port 80, keeping notes, and its
-URL printed."""
+(no registry), really running (under QEMU here) behind HAProxy on the same host (HTTPS on
+port 443), keeping notes, and its URL printed."""
 
 from __future__ import annotations
 
@@ -10,16 +10,19 @@ from pathlib import Path
 import pytest
 from verifylib import booted, http, run_playbook, wait_ready
 
-APP = "noticeboard-app-1"
-APP_URL = "http://127.0.0.1:80"
+# inventories/pi puts the Pi in `lb` too: the app runs in slot `blue` behind HAProxy.
+APP = "noticeboard-blue-1"
+APP_URL = "https://127.0.0.1"
+SITE = "noticeboard-pi"
 # inventories/pi's image: a local name, built by the controller (source `build`).
 IMAGE = "noticeboard:0.1.0"
 ARCHIVE = Path("~/.cache/noticeboard/images/noticeboard_0.1.0_arm64.tar").expanduser()
 
 
 def app_http(host, method: str, path: str, body: dict | None = None):
-    """Call the app from inside the host (an emulated arm64 Python answers slowly)."""
-    return http(host, method, APP_URL + path, body, timeout=30)
+    """Call the app through the proxy from inside the host (an emulated arm64 Python
+    answers slowly)."""
+    return http(host, method, APP_URL + path, body, host_header=SITE, timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +78,7 @@ def test_the_app_really_runs_arm64_code(host):
     assert host.check_output("docker exec %s uname -m", APP) == "aarch64"
 
 
-def test_the_app_answers_readyz_on_port_80(host):
+def test_the_app_answers_readyz_through_the_proxy(host):
     ready = app_http(host, "GET", "/readyz")
     assert ready.status == 200, ready.body
 
@@ -90,7 +93,7 @@ def test_a_note_round_trips(host):
 
 def test_the_url_is_printed(verify_run):
     # inventories/pi's address for the Pi, which the test-bed points at its container.
-    assert "noticeboard pi is ready at http://noticeboard-pi/" in verify_run
+    assert "noticeboard pi is ready at https://noticeboard-pi/" in verify_run
 
 
 @pytest.mark.timeout(900)
@@ -102,7 +105,9 @@ def test_after_a_reboot_docker_and_the_app_come_back_by_themselves(host):
     assert state == "running", host.run("systemctl --failed").stdout
     assert host.service("docker").is_enabled and host.service("docker").is_running
     # An emulated arm64 Python starts slowly.
-    ready = wait_ready(host, f"{APP_URL}/readyz", within=600, interval=3, timeout=30)
+    ready = wait_ready(
+        host, f"{APP_URL}/readyz", within=600, interval=3, timeout=30, host_header=SITE
+    )
     assert ready.status == 200
     notes = app_http(host, "GET", "/api/notes").body
     assert [n["body"] for n in notes["notes"] if n["title"] == "on the pi"] == ["arm64"]

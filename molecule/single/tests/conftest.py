@@ -1,0 +1,193 @@
+"""What the single-host tests share: the host, its proxy, its slots and the load generator.
+
+inventories/pi puts its one host in `app` and `lb`: HAProxy (roles/loadbalancer) on ports
+80 and 443 in front of the app's two slots (`blue` and `green`, one compose project, fixed
+addresses on the Docker network noticeboard-slots), of which one serves.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from verifylib import http, variables
+
+HOST = "noticeboard-pi"
+# molecule.yml: the container of this scenario's host (not its inventory name).
+CONTAINER = "nb-mol-single"
+APP_DIR = "/opt/noticeboard"
+LB_ADMIN_SOCKET = "/opt/noticeboard-lb/run/admin.sock"
+LB_CONTAINER = "noticeboard-lb-haproxy-1"
+URL = "https://127.0.0.1"
+# The site name HAProxy checks with and the certificate names: the role default,
+# noticeboard_lb_server_name = the inventory hostname (inventories/pi sets none).
+SITE = HOST
+IMAGE = variables(HOST, "noticeboard_image")["noticeboard_image"]
+# v1 plus an expand-only migration (tests/molecule/images.py): a real upgrade, since a
+# tag of the same image id is "nothing to do" for upgrade.yml.
+UPGRADE_TAG = "upgrade-v2"
+# The cluster's load generator, unchanged: standard library only, run inside the host.
+LOADGEN = Path(__file__).resolve().parents[2] / "cluster" / "tests" / "loadgen.py"
+
+# Runs inside the host: downloads each note's attachment through the proxy; prints
+# {note id: "<status> <sha256>"}.
+DOWNLOAD = """
+import hashlib, json, ssl, sys, urllib.error, urllib.request
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+url, site, ids = sys.argv[1:4]
+seen = {}
+for note in ids.split(","):
+    req = urllib.request.Request(f"{url}/api/notes/{note}/attachment", headers={"Host": site})
+    try:
+        with urllib.request.urlopen(req, timeout=30, context=ctx) as r:
+            seen[note] = f"{r.status} {hashlib.sha256(r.read()).hexdigest()}"
+    except urllib.error.HTTPError as e:
+        seen[note] = f"{e.code} -"
+print(json.dumps(seen))
+"""
+
+# Runs inside an app container: rows of a read-only query of the SQLite database.
+QUERY = """
+import json, sqlite3, sys
+db = sqlite3.connect("file:/data/noticeboard.db?mode=ro", uri=True)
+print(json.dumps(db.execute(sys.argv[1]).fetchall()))
+"""
+
+
+def via_proxy(host, method: str, path: str, body: dict | None = None, **request):
+    """A request to HAProxy's HTTPS port, from the host itself."""
+    return http(host, method, f"{URL}{path}", body, host_header=SITE, **request)
+
+
+def plain_http(host, path: str = "/") -> tuple[int, str]:
+    """Status and Location of a request to port 80, redirects not followed."""
+    script = (
+        "import http.client, sys; c = http.client.HTTPConnection('127.0.0.1', 80, timeout=10);"
+        f" c.request('GET', {path!r}, headers={{'Host': {SITE!r}}}); r = c.getresponse();"
+        " print(r.status, r.getheader('Location') or '')"
+    )
+    status, _, location = host.check_output("python3 -c %s", script).partition(" ")
+    return int(status), location
+
+
+def slots(host) -> dict:
+    return json.loads(host.file(f"{APP_DIR}/slots.json").content_string)
+
+
+def serving_container(host) -> str:
+    return f"noticeboard-{slots(host)['active']}-1"
+
+
+def container_state(host, name: str) -> str:
+    """`running IMAGE`, `exited IMAGE`, or `absent`."""
+    got = host.run("docker inspect -f '{{.State.Status}} {{.Config.Image}}' %s", name)
+    return got.stdout.strip() if got.rc == 0 else "absent"
+
+
+def sql(host, statement: str) -> list:
+    out = host.check_output(
+        "docker exec %s python3 -c %s %s", serving_container(host), QUERY, statement
+    )
+    return json.loads(out)
+
+
+def servers(host) -> dict[str, str]:
+    """HAProxy's state of each slot (runtime API `show stat`); {} while it does not answer."""
+    got = host.run("echo 'show stat app 4 -1' | socat -t 5 stdio unix-connect:%s", LB_ADMIN_SOCKET)
+    lines = [line for line in got.stdout.splitlines() if line]
+    if got.rc != 0 or not lines or not lines[0].startswith("# "):
+        return {}
+    header = lines[0].removeprefix("# ").split(",")
+    rows = [dict(zip(header, line.split(","), strict=False)) for line in lines[1:]]
+    return {row["svname"]: row["status"] for row in rows if row["svname"] != "BACKEND"}
+
+
+def wait_servers(host, want: dict[str, str], timeout: float = 60) -> dict[str, str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = servers(host)
+        if got == want or time.monotonic() > deadline:
+            return got
+        time.sleep(1)
+
+
+def upload(host, name: str, size: int) -> tuple[str, str]:
+    """A note with SIZE random bytes attached, through the proxy: (id, sha256 sent)."""
+    sent = via_proxy(
+        host,
+        "POST",
+        "/api/notes",
+        form={"body": f"upload {name}"},
+        file={"field": "attachment", "name": name, "size": size},
+        timeout=30,
+    )
+    assert sent.status == 201, (sent.status, sent.body)
+    return str(sent.body["id"]), sent.sent_sha256
+
+
+def wrong_downloads(host, sums: dict[str, str]) -> dict[str, str]:
+    """Attachments that did not download through the proxy byte for byte as uploaded."""
+    out = host.check_output("python3 -c %s %s %s %s", DOWNLOAD, URL, SITE, ",".join(sums))
+    seen = json.loads(out)
+    return {n: seen.get(n, "never asked") for n in sums if seen.get(n) != f"200 {sums[n]}"}
+
+
+class Load:
+    """loadgen.py running inside the host for the duration of a `with` block: reads,
+    writes, uploads and STREAMS event streams through HAProxy's HTTPS port."""
+
+    def __init__(self, host, since: int, tag: str, streams: int) -> None:
+        self.host, self.tag = host, tag
+        # Not /tmp: systemd mounts a tmpfs there, which hides what `docker cp` writes.
+        self.stop_file = f"/root/{tag}.stop"
+        self.script = f"/root/{tag}.py"
+        subprocess.run(["docker", "cp", str(LOADGEN), f"{CONTAINER}:{self.script}"], check=True)
+        self.args = [
+            *("--url", URL, "--host", SITE, "--since", str(since), "--streams", str(streams)),
+            *("--writers", "2", "--readers", "2", "--pause", "0.3", "--upload-every", "5"),
+            *("--max-seconds", "600", "--max-requests", "20000", "--settle", "30"),
+            *("--stop-file", self.stop_file, "--tag", tag),
+        ]
+        self.process: subprocess.Popen[str] | None = None
+        self.result: dict = {}
+
+    def __enter__(self) -> Load:
+        self.process = subprocess.Popen(
+            ["docker", "exec", CONTAINER, "python3", self.script, *self.args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        first = json.loads(self.process.stdout.readline() or "{}")
+        if first.get("phase") != "running":
+            self.__exit__(None, None, None)
+            raise AssertionError(f"the load did not start: {first} {self.result}")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.host.run("touch %s", self.stop_file)
+        out, err = self.process.communicate(timeout=300)
+        lines = out.strip().splitlines()
+        assert lines, f"loadgen printed nothing; stderr: {err[-3000:]}"
+        self.result = json.loads(lines[-1])
+        self.host.run("rm -f %s %s", self.stop_file, self.script)
+
+
+def last_event_id(host) -> int:
+    return int(sql(host, "SELECT COALESCE(MAX(id), 0) FROM events")[0][0])
+
+
+def stored_writes(host, tag: str) -> dict[int, str]:
+    # TAG is letters, digits and '-' (uuid hex): nothing to escape in the SQL literal.
+    rows = sql(host, f"SELECT id, title FROM notes WHERE title LIKE '{tag}-w%'")  # noqa: S608
+    return {int(note_id): title for note_id, title in rows}
+
+
+@pytest.fixture(scope="module")
+def pi(host):
+    return host
