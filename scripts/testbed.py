@@ -22,6 +22,12 @@ Steps (``up`` runs them in order):
 ``docker-repo`` a stand-in for Docker's apt repository (Debian's Docker packages under
               Docker's names, signed by a key made here) served as http://docker-repo on
               ``nb-testbed``; ``status`` names its URL and key file.
+``pebble``    the stand-in for Let's Encrypt: Debian's Pebble (an ACME CA for tests) as
+              https://pebble:14000/dir on ``nb-testbed``, its issuing roots at
+              https://pebble:15000/roots/0, with ``pebble-challtestsrv`` as its DNS (tests
+              add names with ``POST http://pebble:8055/add-a``). Its API's TLS certificate
+              is made here; the CA file that ACME clients must trust (for that directory
+              only) is written to the cache, ``<cache>/pebble/ca.pem``.
 
 ``down`` removes what the test-bed created (labelled ``org.noticeboard.testbed``) and
 nothing else. ``build`` runs a BuildKit build that receives the machine's CA bundle as a
@@ -800,6 +806,82 @@ def docker_repo_info() -> dict[str, object]:
     }
 
 
+# --- ACME CA (Pebble) ---------------------------------------------------------------
+#
+# Scenarios that get certificates by ACME ask Pebble instead of Let's Encrypt. Its DNS is
+# pebble-challtestsrv with no default address: each scenario registers its own names
+# (POST http://pebble:8055/add-a {"host": ..., "addresses": [...]}, /clear-a to remove),
+# so scenarios side by side never validate against each other's hosts. Pebble validates
+# HTTP-01 on port 80, without its random sleeps (PEBBLE_VA_NOSLEEP), never reuses an
+# authorization (a failed challenge really fails) and issues certificates valid for
+# PEBBLE_VALIDITY_S: less than any ACME client's renewal window, so a renewal that a test
+# triggers really renews.
+
+PEBBLE_NAME = "nb-testbed-pebble"
+PEBBLE_ALIAS = "pebble"
+PEBBLE_DIRECTORY = f"https://{PEBBLE_ALIAS}:14000/dir"
+PEBBLE_ROOTS = f"https://{PEBBLE_ALIAS}:15000/roots/0"
+PEBBLE_CHALLTESTSRV = f"http://{PEBBLE_ALIAS}:8055"
+PEBBLE_CACHE = CACHE / "pebble"
+PEBBLE_CA = PEBBLE_CACHE / "ca.pem"
+PEBBLE_VALIDITY_S = 86400
+
+IMAGES["pebble"] = Image(
+    "local/pebble:trixie",
+    dockerfile="pebble.Dockerfile",
+    base="local/debian:trixie",
+    needs=["trixie"],
+    files=["pebble-entrypoint"],
+)
+
+
+def ensure_pebble() -> dict[str, object]:
+    ensure_images(["pebble"])
+    PEBBLE_CACHE.mkdir(parents=True, exist_ok=True)
+    serve(
+        PEBBLE_NAME,
+        PEBBLE_ALIAS,
+        IMAGES["pebble"].tag,
+        [
+            "-v",
+            f"{PEBBLE_CACHE}:/certs",
+            "-e",
+            "PEBBLE_VA_NOSLEEP=1",
+            "-e",
+            "PEBBLE_WFE_NONCEREJECT=0",
+            "-e",
+            "PEBBLE_AUTHZREUSE=0",
+        ],
+        [str(PEBBLE_VALIDITY_S)],
+        [
+            docker_cli(),
+            "exec",
+            PEBBLE_NAME,
+            "openssl",
+            "s_client",
+            "-connect",
+            "127.0.0.1:14000",
+            "-verify_return_error",
+            "-CAfile",
+            "/certs/ca.pem",
+            "-verify_hostname",
+            "pebble",
+        ],
+    )
+    return pebble_info()
+
+
+def pebble_info() -> dict[str, object]:
+    """What a scenario needs to use Pebble: URLs inside nb-testbed and the API's CA file."""
+    return {
+        "directory": PEBBLE_DIRECTORY,
+        "roots": PEBBLE_ROOTS,
+        "challtestsrv": PEBBLE_CHALLTESTSRV,
+        "ca": str(PEBBLE_CA) if PEBBLE_CA.exists() else None,
+        "serving": engine_answers() and container_running(PEBBLE_NAME),
+    }
+
+
 # --- checkouts ----------------------------------------------------------------------
 
 
@@ -948,6 +1030,7 @@ def status() -> dict[str, object]:
         },
         "registry": f"127.0.0.1:{REGISTRY_PORT}" if container_running(REGISTRY_NAME) else None,
         "docker_repo": docker_repo_info(),
+        "pebble": pebble_info(),
     }
 
 
@@ -964,6 +1047,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     up.add_argument("--no-registry", action="store_true")
     up.add_argument("--no-docker-repo", action="store_true")
+    up.add_argument("--no-pebble", action="store_true")
     sub.add_parser("engine", help="make sure a Docker engine answers")
     sub.add_parser("compose", help="make sure 'docker compose' (v2) works")
     sub.add_parser("binfmt", help="register qemu-aarch64 for arm64 emulation")
@@ -972,6 +1056,7 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("registry", help="start the local test registry")
     sub.add_parser("apt-cache", help="start the test hosts' apt cache (apt-cacher-ng)")
     sub.add_parser("docker-repo", help="build and serve the stand-in of Docker's apt repository")
+    sub.add_parser("pebble", help="start the ACME test CA (Pebble) and its DNS")
     packages = sub.add_parser("packages", help="install Debian packages that are missing")
     packages.add_argument("names", nargs="+")
     sub.add_parser("down", help="remove test-bed containers and networks")
@@ -1020,6 +1105,8 @@ def main(argv: list[str] | None = None) -> None:
         ensure_apt_cache()
         if not args.no_docker_repo:
             ensure_docker_repo()
+        if not args.no_pebble:
+            ensure_pebble()
         say("ready")
     elif args.command == "compose":
         ensure_compose()
@@ -1039,6 +1126,9 @@ def main(argv: list[str] | None = None) -> None:
         say(f"public key on this machine: {info['key']}")
         for suite, packages in info["packages"].items():
             say(f"{suite}: " + ", ".join(f"{p} {v}" for p, v in sorted(packages.items())))
+    elif args.command == "pebble":
+        info = ensure_pebble()
+        say(f"ACME directory: {info['directory']} (on {NETWORK}); trust {info['ca']} for it")
     elif args.command == "down":
         down()
 

@@ -3,10 +3,13 @@ notes live in MariaDB on the db host, and a second run changes nothing."""
 
 from __future__ import annotations
 
+import os
+import shlex
 import uuid
+from pathlib import Path
 
 import pytest
-from conftest import APP_DIR, group, lb_servers, sql, via_lb
+from conftest import APP_DIR, LB_NAME, group, lb_servers, sql, via_lb
 from verifylib import http
 
 DB_CONTAINER = "noticeboard-mariadb-mariadb-1"
@@ -29,6 +32,27 @@ def test_the_load_balancer_serves_the_app(lb):
     page = via_lb(lb, "GET", "/")
     assert page.status == 200
     assert "<html" in str(page.body).lower()
+
+
+# The acme mode against the test-bed's Pebble (inventory/group_vars/testbed/cluster.yml).
+PEBBLE_ROOT_CHECK = """
+import json, socket, ssl, sys, urllib.request
+name, api_ca = sys.argv[1:3]
+api = ssl.create_default_context(cadata=api_ca)
+root = urllib.request.urlopen("https://pebble:15000/roots/0", context=api).read().decode()
+with socket.create_connection(("127.0.0.1", 443), 10) as raw:
+    with ssl.create_default_context(cadata=root).wrap_socket(raw, server_hostname=name) as tls:
+        print(json.dumps(tls.getpeercert()["issuer"]))
+"""
+
+
+def test_the_load_balancer_serves_a_certificate_from_the_acme_ca(lb):
+    ca = Path(os.environ.get("NB_TESTBED_CACHE", "/var/cache/noticeboard-testbed"))
+    api_ca = (ca / "pebble" / "ca.pem").read_text()
+    out = lb.run(shlex.join(["python3", "-c", PEBBLE_ROOT_CHECK, LB_NAME, api_ca]))
+    assert out.rc == 0, out.stderr
+    assert "Pebble Intermediate" in out.stdout
+    assert lb.service("noticeboard-lb-acme-renew.timer").is_running
 
 
 def test_both_app_hosts_serve(apps):

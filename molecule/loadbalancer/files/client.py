@@ -39,7 +39,12 @@ def get(url: str, headers: dict[str, str]) -> dict:
     body = resp.read().decode(errors="replace")
     with contextlib.suppress(ValueError):
         body = json.loads(body)
-    return {"status": resp.status, "location": resp.getheader("Location"), "body": body}
+    return {
+        "status": resp.status,
+        "location": resp.getheader("Location"),
+        "hsts": resp.getheader("Strict-Transport-Security"),
+        "body": body,
+    }
 
 
 def stream(url: str, seconds: float) -> dict:

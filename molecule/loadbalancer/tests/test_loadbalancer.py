@@ -3,6 +3,8 @@
 The lb host runs HAProxy in Docker; app1 and app2 run files/backend.py on port 8000.
 Requests go from app2 (a host on the same network, like any client) to the lb host's
 published ports; the scenario shortens health-check and server timeouts (molecule.yml).
+HTTPS is in the acme mode: its certificate comes from the test-bed's Pebble, whose DNS
+(pebble-challtestsrv) points the site's name at the lb host (prepare.yml).
 """
 
 # The clients write their results to files in the test hosts' /tmp.
@@ -12,7 +14,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import shlex
 import time
+from pathlib import Path
 
 import pytest
 from verifylib import PlaybookRun, converge, host_named, http, run_playbook, wait_until
@@ -21,6 +26,13 @@ LB, APP1, APP2 = (f"nb-mol-loadbalancer-{n}" for n in ("lb", "app1", "app2"))
 LB_DIR = "/opt/noticeboard-lb"
 SOCKETS = f"{LB_DIR}/run"
 NAME = "lb.noticeboard.test"
+RENEWAL = "noticeboard-lb-acme-renew"
+# The CA of Pebble's API certificate, made by scripts/testbed.py; Pebble's issuing roots
+# are fetched from its management API (a new one each time Pebble starts).
+PEBBLE_API_CA = (
+    Path(os.environ.get("NB_TESTBED_CACHE", "/var/cache/noticeboard-testbed")) / "pebble" / "ca.pem"
+)
+PEBBLE_DNS = "http://pebble:8055"
 
 
 @pytest.fixture(scope="module")
@@ -111,13 +123,137 @@ def test_https_serves_every_app_host(client, lb_ip):
     assert set(backends_serving(client, lb_ip)) == {APP1, APP2}
 
 
-def test_the_self_signed_certificate_names_the_site(lb):
-    cert = lb.check_output(
-        f"openssl x509 -in {LB_DIR}/config/certs/site.pem -noout "
-        "-subject -issuer -ext subjectAltName"
+# Run on a test host: the certificate the lb serves for NAME, checked once against
+# Pebble's issuing root alone and once against the host's own trust store.
+TLS_PROBE = """
+import json, socket, ssl, sys, urllib.request
+ip, name, api_ca = sys.argv[1:4]
+api = ssl.create_default_context(cadata=api_ca)
+root = urllib.request.urlopen("https://pebble:15000/roots/0", context=api).read().decode()
+
+def handshake(context):
+    with socket.create_connection((ip, 443), 10) as raw:
+        with context.wrap_socket(raw, server_hostname=name) as tls:
+            return tls.getpeercert()
+
+pebble_only = ssl.create_default_context(cadata=root)
+cert = handshake(pebble_only)
+try:
+    handshake(ssl.create_default_context())
+    system = "trusted"
+except ssl.SSLCertVerificationError as error:
+    system = error.verify_message
+print(json.dumps({"serial": cert["serialNumber"], "issuer": cert["issuer"], "system": system}))
+"""
+
+
+def served_certificate(host, lb_ip: str) -> dict:
+    """Serial and issuer of what the lb serves, verified against Pebble's root only."""
+    args = shlex.join(["python3", "-c", TLS_PROBE, lb_ip, NAME, PEBBLE_API_CA.read_text()])
+    out = host.run(args)
+    assert out.rc == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def worker_pid(lb) -> str:
+    return next(
+        line.split(":")[1].strip()
+        for line in admin(lb, "show info").splitlines()
+        if line.startswith("Pid:")
     )
-    assert f"subject=CN={NAME}" in cert and f"issuer=CN={NAME}" in cert
-    assert f"DNS:{NAME}" in cert and f"DNS:{LB}" in cert
+
+
+def pebble_dns(host, name: str, address: str) -> None:
+    """Point NAME at ADDRESS alone in Pebble's DNS (pebble-challtestsrv's management API,
+    whose add-a adds to the addresses a name has)."""
+    post = (
+        "import sys, urllib.request as u; "
+        f"u.urlopen(u.Request('{PEBBLE_DNS}/' + sys.argv[1], sys.argv[2].encode(), method='POST'))"
+    )
+    for path, body in (
+        ("clear-a", {"host": name}),
+        ("add-a", {"host": name, "addresses": [address]}),
+    ):
+        host.check_output(shlex.join(["python3", "-c", post, path, json.dumps(body)]))
+
+
+def renew(lb):
+    """Start the renewal service as its timer does (systemctl waits for the oneshot);
+    its result and what this run of it logged."""
+    since = lb.check_output("date +%s")
+    started = lb.run(f"systemctl start {RENEWAL}.service")
+    return started, lb.check_output(f"journalctl -u {RENEWAL} --since @{since} --no-pager")
+
+
+def test_the_acme_certificate_is_pebbles_and_only_the_tests_trust_it(lb, client, lb_ip):
+    for host in (lb, client):
+        served = served_certificate(host, lb_ip)
+        assert "Pebble Intermediate" in json.dumps(served["issuer"])
+        # Neither the lb host nor a client trusts Pebble: lego got its API's CA alone.
+        assert served["system"] != "trusted"
+    assert "Pebble" not in lb.check_output(
+        "cat /etc/ssl/certs/ca-certificates.crt | openssl "
+        "crl2pkcs7 -nocrl -certfile /dev/stdin | openssl "
+        "pkcs7 -print_certs -noout"
+    )
+
+
+def test_renewal_is_timed_by_systemd(lb):
+    timer = lb.service(f"{RENEWAL}.timer")
+    assert timer.is_running and timer.is_enabled
+    assert f"{RENEWAL}.timer" in lb.check_output(f"systemctl list-timers {RENEWAL}.timer")
+
+
+def test_acme_challenges_on_port_80_are_not_redirected(client, lb_ip):
+    # lego's own server answers them only while it runs; otherwise HAProxy says 503.
+    answer = get(client, f"http://{lb_ip}/.well-known/acme-challenge/probe", f"Host:{NAME}")
+    assert answer["status"] == 503 and answer["location"] is None
+
+
+def test_hsts_is_not_sent_by_default(client, lb_ip):
+    assert get(client, f"https://{lb_ip}/")["hsts"] is None
+
+
+def test_a_renewal_serves_a_new_certificate_without_a_reload_or_a_cut(lb, client, lb_ip):
+    before, pid, started = served_certificate(client, lb_ip), worker_pid(lb), started_at(lb)
+    start_stream(client, f"https://{lb_ip}/events?count=0", 14, "/tmp/renew-stream.json")
+    client.check_output(
+        "rm -f /tmp/renew-requests.txt; nohup sh -c 'for i in $(seq 40); do "
+        f"nb-test-client get https://{lb_ip}/ >> /tmp/renew-requests.txt "
+        "|| echo failed >> /tmp/renew-requests.txt; sleep 0.2; done' >/dev/null 2>&1 &"
+    )
+    time.sleep(2)
+    renewed, log = renew(lb)
+    assert renewed.rc == 0, log
+    assert "loaded without a reload" in log
+    assert served_certificate(client, lb_ip)["serial"] != before["serial"]
+    # The same worker serves: the certificate was swapped in the running process.
+    assert worker_pid(lb) == pid and started_at(lb) == started
+    stream = read_stream(client, "/tmp/renew-stream.json", 30)
+    assert stream["closed_after"] is None
+    assert [t for t, line in stream["lines"] if line == ": heartbeat"][-1] > 11
+    wait_until(
+        lambda: len(client.file("/tmp/renew-requests.txt").content_string.splitlines()) >= 40,
+        "the request loop ended",
+        60,
+    )
+    answers = client.file("/tmp/renew-requests.txt").content_string.splitlines()
+    assert [json.loads(a)["status"] for a in answers if a != "failed"] == [200] * 40, answers
+
+
+def test_a_failed_renewal_fails_the_unit_and_keeps_the_certificate(lb, client, lb_ip):
+    before = served_certificate(client, lb_ip)
+    # Pebble now looks for the name at its own loopback, where nothing answers on port 80.
+    pebble_dns(lb, NAME, "127.0.0.1")
+    try:
+        failed, log = renew(lb)
+    finally:
+        pebble_dns(lb, NAME, lb_ip)
+        lb.run(f"systemctl reset-failed {RENEWAL}.service")
+    assert failed.rc != 0, log
+    assert f"could not renew the certificate for {NAME}" in log
+    assert "port 80" in log and "keeps serving its current certificate" in log
+    assert served_certificate(client, lb_ip)["serial"] == before["serial"]
 
 
 def test_the_private_key_is_readable_by_haproxy_only(lb):
@@ -248,15 +384,35 @@ def started_at(lb) -> str:
     )
 
 
-# The last two tests change the configuration; the scenario is destroyed right after.
+# The last tests change the configuration; the scenario is destroyed right after (and
+# test_uninstall.py converges again with the scenario's own settings).
 def test_a_configuration_change_is_applied_by_a_reload_not_a_restart(lb, client, lb_ip):
     before = started_at(lb)
-    run = converge("-e", "noticeboard_lb_health_check_rise=3", timeout=600, ok=None)
+    # With the self-signed mode, so that the next test sees what that mode serves.
+    run = converge(
+        "-e",
+        "noticeboard_lb_health_check_rise=3",
+        "-e",
+        "noticeboard_lb_tls_mode=self-signed",
+        timeout=600,
+        ok=None,
+    )
     assert run.returncode == 0, run.stdout[-3000:]
     assert "RUNNING HANDLER [noticeboard.deploy.loadbalancer : Reload HAProxy" in run.stdout
     assert "rise 3" in lb.file(f"{LB_DIR}/config/haproxy.cfg").content_string
     assert started_at(lb) == before
     assert set(backends_serving(client, lb_ip)) == {APP1, APP2}
+
+
+def test_the_self_signed_certificate_names_the_site(lb):
+    # Served since the previous test switched the mode; ACME renewals stopped with it.
+    assert not lb.file(f"/etc/systemd/system/{RENEWAL}.timer").exists
+    cert = lb.check_output(
+        f"openssl x509 -in {LB_DIR}/config/certs/site.pem -noout "
+        "-subject -issuer -ext subjectAltName"
+    )
+    assert f"subject=CN={NAME}" in cert and f"issuer=CN={NAME}" in cert
+    assert f"DNS:{NAME}" in cert and f"DNS:{LB}" in cert
 
 
 def test_a_configuration_haproxy_rejects_is_never_written(lb):
