@@ -93,7 +93,8 @@ def test_a_note_round_trips(host):
 
 def test_the_url_is_printed(verify_run):
     # inventories/pi's address for the Pi, which the test-bed points at its container.
-    assert "noticeboard pi is ready at https://noticeboard-pi/" in verify_run
+    # The message names the tag: inventories/pi's own, as shipped.
+    assert f"noticeboard {IMAGE.split(':')[1]} is ready at https://noticeboard-pi/" in verify_run
 
 
 @pytest.mark.timeout(900)
