@@ -22,9 +22,9 @@ APP_DIR = "/opt/noticeboard"
 LB_ADMIN_SOCKET = "/opt/noticeboard-lb/run/admin.sock"
 LB_CONTAINER = "noticeboard-lb-haproxy-1"
 URL = "https://127.0.0.1"
-# The site name HAProxy checks with and the certificate names: the role default,
-# noticeboard_lb_server_name = the inventory hostname (inventories/pi sets none).
-SITE = HOST
+# The site's name: the certificate's (the test-bed's acme name, registered with Pebble's
+# DNS by prepare; inventories/pi itself leaves the role's default, the inventory hostname).
+SITE = variables(HOST, "noticeboard_lb_server_name")["noticeboard_lb_server_name"]
 IMAGE = variables(HOST, "noticeboard_image")["noticeboard_image"]
 # v1 plus an expand-only migration (tests/molecule/images.py): a real upgrade, since a
 # tag of the same image id is "nothing to do" for upgrade.yml.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import time
 import uuid
 from pathlib import Path
@@ -43,6 +44,46 @@ def test_https_through_the_proxy_and_http_redirects(pi):
     status, location = plain_http(pi, "/notes?x=1")
     assert status == 301
     assert location.startswith(f"https://{SITE}"), location
+
+
+# The acme mode against the test-bed's Pebble (inventory/group_vars/testbed/single.yml):
+# run on the host, the certificate served for SITE, verified against Pebble's issuing root
+# alone (fetched from its management API; no host trusts it).
+PEBBLE_API_CA = (
+    Path(os.environ.get("NB_TESTBED_CACHE", "/var/cache/noticeboard-testbed")) / "pebble" / "ca.pem"
+)
+SERVED = """
+import json, socket, ssl, sys, urllib.request
+name, api_ca = sys.argv[1:3]
+api = ssl.create_default_context(cadata=api_ca)
+root = urllib.request.urlopen("https://pebble:15000/roots/0", context=api).read().decode()
+with socket.create_connection(("127.0.0.1", 443), 10) as raw:
+    with ssl.create_default_context(cadata=root).wrap_socket(raw, server_hostname=name) as tls:
+        cert = tls.getpeercert()
+print(json.dumps({"serial": cert["serialNumber"], "issuer": cert["issuer"]}))
+"""
+RENEWAL = "noticeboard-lb-acme-renew"
+
+
+def served_certificate(pi) -> dict:
+    out = pi.run(shlex.join(["python3", "-c", SERVED, SITE, PEBBLE_API_CA.read_text()]))
+    assert out.rc == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_the_certificate_comes_from_the_acme_ca_and_renews_without_ansible(pi):
+    issued = served_certificate(pi)
+    assert "Pebble Intermediate" in json.dumps(issued["issuer"])
+    timer = pi.service(f"{RENEWAL}.timer")
+    assert timer.is_enabled and timer.is_running
+    # What the timer starts, started now (Pebble's certificates are due at once).
+    pid = pi.check_output("docker inspect -f '{{.State.Pid}}' %s", LB_CONTAINER)
+    renewed = pi.run(f"systemctl start {RENEWAL}.service")
+    assert renewed.rc == 0, pi.run(f"journalctl -u {RENEWAL} -n 30 --no-pager").stdout
+    assert served_certificate(pi)["serial"] != issued["serial"]
+    # Swapped in the running HAProxy: no restart of its container.
+    assert pi.check_output("docker inspect -f '{{.State.Pid}}' %s", LB_CONTAINER) == pid
+    assert via_proxy(pi, "GET", "/readyz").status == 200
 
 
 def test_the_app_runs_in_slot_blue_and_publishes_no_port(pi):
