@@ -894,8 +894,13 @@ def copy_checkout(dest: Path) -> Path:
     listed = output(["git", "-C", str(ROOT), "ls-files", "-co", "--exclude-standard"])
     for rel in listed.splitlines():
         source = ROOT / rel
-        if source.is_file():
-            target = dest / rel
+        target = dest / rel
+        if source.is_symlink():
+            # As git checks them out: a link (a scenario's group_vars/all names a shipped
+            # inventory's directory, which a file copy would leave out).
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(os.readlink(source))
+        elif source.is_file():
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
     return dest
