@@ -56,14 +56,16 @@ def leftover_hosts() -> list[str]:
     return found.stdout.split()
 
 
-def molecule(project: Path, step: str, env: dict[str, str], log) -> tuple[int, float]:
-    """One Molecule step on the scenario; its return code and seconds. Output to LOG."""
+def molecule(
+    project: Path, step: str, env: dict[str, str], log, scenario: str = SCENARIO
+) -> tuple[int, float]:
+    """One Molecule step on SCENARIO; its return code and seconds. Output to LOG."""
     cmd = [
         str(Path(sys.executable).parent / "molecule"),
         *("-c", str(project / "molecule" / "config.yml")),
-        *(step, "-s", SCENARIO),
+        *(step, "-s", scenario),
     ]
-    print(f"bench: rolling: molecule {step} ...", flush=True)
+    print(f"bench: {scenario.removeprefix('bench_')}: molecule {step} ...", flush=True)
     log.write(f"$ {' '.join(cmd)}\n")
     log.flush()
     started = time.monotonic()
@@ -78,6 +80,28 @@ def molecule(project: Path, step: str, env: dict[str, str], log) -> tuple[int, f
         check=False,
     ).returncode
     return rc, time.monotonic() - started
+
+
+def run_scenario(
+    project: Path, scenario: str, env: dict[str, str], leftover: bool, log: Path
+) -> tuple[int, dict[str, float]]:
+    """create, converge and verify SCENARIO (destroy first when a stopped run LEFTOVER
+    hosts), then always destroy; verify's return code and each step's seconds. A failed
+    create or converge raises: there is no upgrade to measure."""
+    steps: dict[str, float] = {}
+    rc = 1
+    with log.open("w") as out:
+        try:
+            steps_to_run = ("create", "converge", "verify")
+            if leftover:
+                steps_to_run = ("destroy", *steps_to_run)
+            for step in steps_to_run:
+                rc, steps[step] = molecule(project, step, env, out, scenario)
+                if rc != 0 and step != "verify":
+                    raise RuntimeError(f"molecule {step} -s {scenario} failed; see {log}")
+        finally:
+            molecule(project, "destroy", env, out, scenario)
+    return rc, steps
 
 
 def run_upgrade_under_load() -> dict:
@@ -96,20 +120,8 @@ def run_upgrade_under_load() -> dict:
             # The verifier runs this one test of the scenario's tests directory.
             "PYTEST_ADDOPTS": "-k rolling_upgrade_under_load",
         }
-        steps: dict[str, float] = {}
-        with LOG.open("w") as log:
-            try:
-                # create runs prepare.yml too (images into the test registry). Hosts
-                # left by a stopped run are removed first.
-                steps_to_run = ("create", "converge", "verify")
-                if leftover_hosts():
-                    steps_to_run = ("destroy", *steps_to_run)
-                for step in steps_to_run:
-                    rc, steps[step] = molecule(project, step, env, log)
-                    if rc != 0 and step != "verify":
-                        raise RuntimeError(f"molecule {step} -s {SCENARIO} failed; see {LOG}")
-            finally:
-                molecule(project, "destroy", env, log)
+        # create runs prepare.yml too (images into the test registry).
+        rc, steps = run_scenario(project, SCENARIO, env, bool(leftover_hosts()), LOG)
         if not report.exists():
             raise RuntimeError(f"the upgrade test wrote no report (verify rc={rc}); see {LOG}")
         result = json.loads(report.read_text())
@@ -119,13 +131,12 @@ def run_upgrade_under_load() -> dict:
     return result
 
 
-def bench_rolling(record) -> None:
-    """Measure one rolling upgrade under load; record through bench/run.py's ``record``."""
-    command = (
-        "nox -s bench -- rolling  (molecule/cluster's upgrade test on hosts of its own;"
-        " log in build/bench/rolling.log)"
-    )
-    result = run_upgrade_under_load()
+def record_upgrade(
+    record, figures: tuple[str, str, str], result: dict, command: str, note: str
+) -> None:
+    """Record an upgrade-under-load report as three FIGURES: the upgrade's seconds (with
+    what the load generator counted), the failed requests and the missed events."""
+    seconds, failed, missed = figures
     streams = result["streams"]
     context = {
         "upgrade_rc": result["upgrade_rc"],
@@ -140,18 +151,10 @@ def bench_rolling(record) -> None:
         "events_delivered": streams["delivered"],
         "setup_s": result["setup_s"],
     }
-    print(f"bench: rolling: {json.dumps(context)}", flush=True)
+    print(f"bench: {seconds.removesuffix('_upgrade_s')}: {json.dumps(context)}", flush=True)
+    record(seconds, result["upgrade_seconds"], "s", command, note=note, **context)
     record(
-        "rolling_upgrade_s",
-        result["upgrade_seconds"],
-        "s",
-        command,
-        note="upgrade.yml v1 -> upgrade-v2 (expand-only migration), two app hosts, serial 1,"
-        " under load through HAProxy",
-        **context,
-    )
-    record(
-        "rolling_failed_requests",
+        failed,
         result["failed"],
         "requests",
         command,
@@ -161,7 +164,7 @@ def bench_rolling(record) -> None:
         note="baseline: the requests sent during the upgrade",
     )
     record(
-        "rolling_missed_events",
+        missed,
         streams["missed"],
         "events",
         command,
@@ -169,4 +172,20 @@ def bench_rolling(record) -> None:
         baseline=streams["delivered"] + streams["missed"],
         missed_sample=streams["missed_sample"],
         note="baseline: the events owed to the streams (acknowledged writes x streams)",
+    )
+
+
+def bench_rolling(record) -> None:
+    """Measure one rolling upgrade under load; record through bench/run.py's ``record``."""
+    command = (
+        "nox -s bench -- rolling  (molecule/cluster's upgrade test on hosts of its own;"
+        " log in build/bench/rolling.log)"
+    )
+    record_upgrade(
+        record,
+        ("rolling_upgrade_s", "rolling_failed_requests", "rolling_missed_events"),
+        run_upgrade_under_load(),
+        command,
+        "upgrade.yml v1 -> upgrade-v2 (expand-only migration), two app hosts, serial 1,"
+        " under load through HAProxy",
     )

@@ -22,7 +22,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +29,8 @@ SCENARIO = "bench_single"
 CONTAINER = "nb-mol-bench_single"
 LOG = ROOT / "build" / "bench" / "single.log"
 sys.path.insert(0, str(ROOT / "scripts"))
+
+import rolling  # noqa: E402 - bench/rolling.py: run_scenario, record_upgrade
 
 import testbed  # noqa: E402 - scripts/testbed.py: copy_checkout
 
@@ -53,30 +54,6 @@ def scenario_copy(dest: Path) -> Path:
     link.parent.mkdir(parents=True, exist_ok=True)
     link.symlink_to(os.path.relpath(project, link.parent), target_is_directory=True)
     return project
-
-
-def molecule(project: Path, step: str, env: dict[str, str], log) -> tuple[int, float]:
-    """One Molecule step on the scenario; its return code and seconds. Output to LOG."""
-    cmd = [
-        str(Path(sys.executable).parent / "molecule"),
-        *("-c", str(project / "molecule" / "config.yml")),
-        *(step, "-s", SCENARIO),
-    ]
-    print(f"bench: single: molecule {step} ...", flush=True)
-    log.write(f"$ {' '.join(cmd)}\n")
-    log.flush()
-    started = time.monotonic()
-    done = subprocess.run(
-        cmd,
-        cwd=project,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        timeout=3600,
-        check=False,
-    )
-    return done.returncode, time.monotonic() - started
 
 
 def leftover() -> bool:
@@ -104,19 +81,7 @@ def run_upgrade_under_load() -> dict:
             "NB_SINGLE_REPORT": str(report),
             "PYTEST_ADDOPTS": "-k upgrade_under_load",
         }
-        steps: dict[str, float] = {}
-        rc = 1
-        with LOG.open("w") as log:
-            try:
-                steps_to_run = ("create", "converge", "verify")
-                if leftover():
-                    steps_to_run = ("destroy", *steps_to_run)
-                for step in steps_to_run:
-                    rc, steps[step] = molecule(project, step, env, log)
-                    if rc != 0 and step != "verify":
-                        raise RuntimeError(f"molecule {step} -s {SCENARIO} failed; see {LOG}")
-            finally:
-                molecule(project, "destroy", env, log)
+        rc, steps = rolling.run_scenario(project, SCENARIO, env, leftover(), LOG)
         written = report.with_name(report.name + ".upgrade.json")
         if not written.exists():
             raise RuntimeError(f"the upgrade test wrote no report (verify rc={rc}); see {LOG}")
@@ -134,47 +99,13 @@ def bench_single(record) -> None:
         " log in build/bench/single.log)"
     )
     result = run_upgrade_under_load()
-    streams = result["streams"]
-    context = {
-        "upgrade_rc": result["rc"],
-        "test_passed": result["test_passed"],
-        "requests": result["requests"],
-        "writes": result["writes"],
-        "reads": result["reads"],
-        "uploads": result["uploads"],
-        "slowest_request_s": result["slowest_request_seconds"],
-        "streams": streams["clients"],
-        "streams_resumed": streams["resumed"],
-        "events_delivered": streams["delivered"],
-        "setup_s": result["setup_s"],
-    }
-    print(f"bench: single: {json.dumps(context)}", flush=True)
-    record(
-        "single_upgrade_s",
-        result["seconds"],
-        "s",
+    # The single test's report names them for any playbook (upgrade.yml, rollback.yml).
+    result["upgrade_seconds"], result["upgrade_rc"] = result["seconds"], result["rc"]
+    rolling.record_upgrade(
+        record,
+        ("single_upgrade_s", "single_upgrade_failed_requests", "single_upgrade_missed_events"),
+        result,
         command,
-        note="upgrade.yml v1 -> upgrade-v2 (expand-only migration), one host switching"
+        "upgrade.yml v1 -> upgrade-v2 (expand-only migration), one host switching"
         " between its two app slots behind its own HAProxy, under load",
-        **context,
-    )
-    record(
-        "single_upgrade_failed_requests",
-        result["failed"],
-        "requests",
-        command,
-        goal=0,
-        baseline=result["requests"],
-        failures=result["failures"][:10],
-        note="baseline: the requests sent during the upgrade",
-    )
-    record(
-        "single_upgrade_missed_events",
-        streams["missed"],
-        "events",
-        command,
-        goal=0,
-        baseline=streams["delivered"] + streams["missed"],
-        missed_sample=streams["missed_sample"],
-        note="baseline: the events owed to the streams (acknowledged writes x streams)",
     )
