@@ -990,37 +990,67 @@ LB_ROLE = ROOT / "roles" / "loadbalancer"
 PROXY_IMAGE = "noticeboard-bench:haproxy"
 
 
-def haproxy_config(server_host: str, server_port: int) -> str:
-    """roles/loadbalancer's haproxy.cfg.j2, rendered with the role's defaults and one server.
+def lb_template(template: str, server_host: str, server_port: int) -> str:
+    """One of roles/loadbalancer's templates, rendered with the role's defaults and one server.
 
     The template itself, so the figures follow the role's settings (TLS, timeouts,
     server-side connection handling, no response buffering) as they change. Variables
-    the role derives from the inventory are set here; a variable the template gains
-    that is neither a plain value of the role nor set here stops the group by its name.
+    the role derives from the inventory or from facts are set here; the role's other
+    templated variables are rendered from these, as Ansible would; a variable the template
+    gains that can be neither stops the group by its name.
     """
     import jinja2  # Flask's, in the bench session
+    from ansible.plugins.filter.core import FilterModule  # ansible-core, in the bench session
 
-    values = {}
-    for path in (LB_ROLE / "defaults" / "main.yml", LB_ROLE / "vars" / "main.yml"):
-        for name, value in yaml_load(path).items():
-            if not (isinstance(value, str) and ("{{" in value or "{%" in value)):
-                values[name] = value
-    values.update(
-        ansible_managed="bench/run.py (proxy_tls group)",
-        noticeboard_lb_server_name="noticeboard.bench",
-        _noticeboard_lb_servers=[{"name": "app1", "address": server_host, "port": server_port}],
-    )
     # Ansible's template module trims blocks, keeps the last newline (HAProxy refuses a
-    # file without it) and escapes nothing (no HTML here); its `comment` filter
-    # prefixes lines.
+    # file without it) and escapes nothing (no HTML here). The template and the role's
+    # variables may use any of ansible-core's own filters (`bool`, `comment`, ...).
     env = jinja2.Environment(
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         keep_trailing_newline=True,
         autoescape=False,  # noqa: S701 - a configuration file, not HTML
     )
-    env.filters["comment"] = lambda text: "\n".join(f"# {line}" for line in text.splitlines())
-    return env.from_string((LB_ROLE / "templates" / "haproxy.cfg.j2").read_text()).render(values)
+    env.filters.update(FilterModule().filters())
+
+    values = {
+        "ansible_managed": "bench/run.py (proxy_tls group)",
+        "noticeboard_lb_server_name": "noticeboard.bench",
+        "_noticeboard_lb_servers": [{"name": "app1", "address": server_host, "port": server_port}],
+        # The bench makes its own certificate (own files), and its one server is a plain
+        # app container, not one of a single host's slots.
+        "noticeboard_lb_tls_mode": "own",
+        "_noticeboard_lb_slotted": False,
+    }
+    templated = {}
+    for path in (LB_ROLE / "defaults" / "main.yml", LB_ROLE / "vars" / "main.yml"):
+        for name, value in yaml_load(path).items():
+            if name in values:
+                continue
+            if isinstance(value, str) and ("{{" in value or "{%" in value):
+                templated[name] = value
+            else:
+                values[name] = value
+    # Render the templated ones from what is known, as often as that adds one; those that
+    # need facts or registered results stay unset (the template must not need them).
+    while templated:
+        rendered = {}
+        for name, value in templated.items():
+            try:
+                rendered[name] = env.from_string(value).render(values)
+            except (jinja2.UndefinedError, jinja2.TemplateAssertionError):
+                continue  # needs facts, a registered result or a collection's filter
+        if not rendered:
+            break
+        values.update(rendered)
+        for name in rendered:
+            del templated[name]
+    return env.from_string((LB_ROLE / "templates" / template).read_text()).render(values)
+
+
+def haproxy_config(server_host: str, server_port: int) -> str:
+    """The role's haproxy.cfg for one server."""
+    return lb_template("haproxy.cfg.j2", server_host, server_port)
 
 
 def lb_default(name: str):
@@ -1071,10 +1101,15 @@ class HAProxy:
             capture_output=True,
         )  # fmt: skip
         (config / "haproxy.cfg").write_text(haproxy_config(self.server_host, self.server_port))
+        # The role's own page for "no server is up", which the configuration names.
+        (config / "maintenance.html").write_text(
+            lb_template("maintenance.html.j2", self.server_host, self.server_port)
+        )
         # HAProxy runs as uid 99: it reads the configuration and writes its sockets.
         for path in (top, config, config / "certs"):
             path.chmod(0o755)
-        for path in (cert, Path(f"{cert}.key"), config / "haproxy.cfg"):
+        files = ("haproxy.cfg", "maintenance.html")
+        for path in (cert, Path(f"{cert}.key"), *(config / name for name in files)):
             path.chmod(0o644)
         os.chown(run_dir, 99, 99)
         uid, gid = lb_default("noticeboard_lb_uid"), lb_default("noticeboard_lb_gid")
@@ -1252,7 +1287,12 @@ def bench_proxy_tls() -> None:
             direct_best, direct_tried = sse_search("eventlet", direct)
             baseline_from = "the same ladder straight to Gunicorn, in this group"
         # The proxy is asked for at most what the worker held without it.
-        top = direct_best["streams"] if direct_best else SSE_LADDER[0]
+        # The role's `noticeboard_lb_maxconn` caps the connections HAProxy accepts: a step
+        # above it cannot hold through the proxy whatever the worker does, so the proxy's
+        # search starts at the worker's figure or the last step under that cap.
+        maxconn = lb_default("noticeboard_lb_maxconn")
+        cap = max((n for n in SSE_LADDER if n <= maxconn), default=SSE_LADDER[0])
+        top = min(direct_best["streams"] if direct_best else SSE_LADDER[0], cap)
         proxy_best, proxy_tried = sse_search("eventlet", proxied, first=top, top=top)
     setup = {
         "worker_class": "eventlet, 1 worker, SQLite",
