@@ -309,7 +309,11 @@ def test_the_app_learns_the_client_address_and_scheme_and_no_forged_identity(
 
 def test_a_trusted_proxy_keeps_its_identity_headers_and_its_client(app1, lb_ip):
     # molecule.yml lists app1 in noticeboard_lb_trusted_proxies: a single sign-on proxy.
-    sent = ("Remote-User:alice", "Remote-Groups:admins", "X-Forwarded-For:198.51.100.7, 203.0.113.5")
+    sent = (
+        "Remote-User:alice",
+        "Remote-Groups:admins",
+        "X-Forwarded-For:198.51.100.7, 203.0.113.5",
+    )
     seen = received(get(app1, f"https://{lb_ip}/", *sent)["body"])
     assert seen["remote-user"] == ["alice"] and seen["remote-groups"] == ["admins"], seen
     # The client it saw, its last address, is the one the app gets.
