@@ -1,7 +1,7 @@
 """The cluster's security promises: MariaDB's port answers the app hosts only (a real
-connection from the lb host fails), the app's port the lb host only, the app's account exists for the app hosts'
-addresses only, no app container sees the Docker socket, secrets sit in 0600 files and
-never appear in Ansible's output."""
+connection from the lb host fails), the app's port answers the lb host only, the app's
+account exists for the app hosts' addresses only, no app container sees the Docker
+socket, secrets sit in 0600 files and never appear in Ansible's output."""
 
 from __future__ import annotations
 
