@@ -1,7 +1,7 @@
 """The cluster's security promises: MariaDB's port answers the app hosts only (a real
-connection from the lb host fails), the app's account exists for the app hosts'
-addresses only, no app container sees the Docker socket, secrets sit in 0600 files and
-never appear in Ansible's output."""
+connection from the lb host fails), the app's port answers the lb host only, the app's
+account exists for the app hosts' addresses only, no app container sees the Docker
+socket, secrets sit in 0600 files and never appear in Ansible's output."""
 
 from __future__ import annotations
 
@@ -37,6 +37,23 @@ def test_the_lb_host_cannot_connect_to_mariadb(lb, db, apps, db_address):
     answer = probe(lb, db_address, 3306, timeout=4)
     assert answer.startswith("error "), answer
     assert drop_counter(db) > dropped
+
+
+def published_drops(host) -> int:
+    """Packets the published-ports chain (roles/docker_engine) has dropped so far."""
+    out = host.check_output("iptables -w 10 -L NOTICEBOARD-PUBLISHED -v -x -n")
+    return sum(int(line.split()[0]) for line in out.splitlines() if " DROP " in f" {line} ")
+
+
+def test_the_app_port_answers_the_lb_hosts_only(lb, db, apps):
+    # Nobody reaches the app around HAProxy (issue 20): the db host stands for any client.
+    for app in apps:
+        assert probe(lb, address(app), 8000).startswith("ok"), app.backend.name
+        assert probe(app, address(app), 8000).startswith("ok"), app.backend.name
+        dropped = published_drops(app)
+        answer = probe(db, address(app), 8000, timeout=3)
+        assert answer.startswith("error "), (app.backend.name, answer)
+        assert published_drops(app) > dropped, app.backend.name
 
 
 def test_the_apps_account_exists_for_the_app_hosts_only(db, apps):

@@ -159,6 +159,8 @@ def test_d_the_stack_comes_back_after_dockerd_restarts(lb, apps, db, before):
     assert started_at(host) != before["started"][1]
     serving_v1(lb, apps)
     assert notes(db) >= before["notes"]
+    # Docker rebuilt its chains: the app's port still answers the lb host only.
+    security.test_the_app_port_answers_the_lb_hosts_only(lb, db, [host])
 
 
 @pytest.mark.timeout(900)
@@ -184,3 +186,4 @@ def test_f_every_host_comes_back_by_itself_after_a_reboot(lb, apps, db, db_addre
     # The database's firewall is back before anyone re-applies it: app hosts in, lb out.
     security.test_the_app_hosts_reach_mariadb(apps, db_address)
     security.test_the_lb_host_cannot_connect_to_mariadb(lb, db, apps, db_address)
+    security.test_the_app_port_answers_the_lb_hosts_only(lb, db, apps[:1])

@@ -3,7 +3,8 @@
 
     backend.py --name app1 --port 8000 [--heartbeat 2] [--not-ready-file PATH]
 
-GET /          200, JSON naming this backend and echoing the forwarding headers
+GET /          200, JSON naming this backend and echoing the forwarding headers and every
+               header as received (names and values, in order)
 GET /readyz    200, or 503 while the not-ready file exists
 GET /events    text/event-stream: `?count=N&every=S` events (id + data) S seconds apart,
                then only heartbeat comments every --heartbeat seconds until the client
@@ -72,6 +73,7 @@ class Handler(BaseHTTPRequestHandler):
                     "path": self.path,
                     "x_forwarded_for": self.headers.get_all("X-Forwarded-For"),
                     "x_forwarded_proto": self.headers.get_all("X-Forwarded-Proto"),
+                    "headers": list(self.headers.items()),
                 },
             )
 

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from verifylib import PlaybookRun, converge, host_named, http, run_playbook, wait_until
 
 LB, APP1, APP2 = (f"nb-mol-loadbalancer-{n}" for n in ("lb", "app1", "app2"))
@@ -267,13 +268,60 @@ def test_plain_http_redirects_permanently_to_https(client, lb_ip):
     assert answer["location"] == f"https://{NAME}/api/notes?page=2"
 
 
-def test_the_app_learns_the_client_address_and_scheme(client, lb_ip):
+# Issue 20's front door: what a client may not tell the app through HAProxy.
+FORWARDING = ("X-Forwarded-For", "Forwarded", "X-Real-IP", "X-Forwarded-Host", "X-Forwarded-Prefix")
+
+
+def forged_headers(names) -> list[str]:
+    """Each name twice, in mixed case and with '_' for '-' (a WSGI server reads both as
+    the same variable), all claiming to be someone else."""
+    out = []
+    for name in names:
+        mixed = "".join(c.upper() if i % 2 else c.lower() for i, c in enumerate(name))
+        out += [f"{mixed}:admin", f"{name.replace('-', '_')}:admin"]
+    return out
+
+
+def received(body: dict) -> dict[str, list[str]]:
+    seen: dict[str, list[str]] = {}
+    for name, value in body["headers"]:
+        seen.setdefault(name.lower().replace("_", "-"), []).append(value)
+    return seen
+
+
+@pytest.fixture(scope="module")
+def identity_headers():
+    """The role's list, which this scenario keeps (a role default: not in the inventory)."""
+    root = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
+    defaults = root / "roles" / "loadbalancer" / "defaults" / "main.yml"
+    return yaml.safe_load(defaults.read_text())["noticeboard_lb_identity_headers"]
+
+
+def test_the_app_learns_the_client_address_and_scheme_and_no_forged_identity(
+    client, lb_ip, identity_headers
+):
     client_ip = client.interface("eth0").addresses[0]
-    spoofed = ("X-Forwarded-Proto:http", "X-Forwarded-For:203.0.113.9")
+    spoofed = ("X-Forwarded-Proto:http", *forged_headers([*identity_headers, *FORWARDING]))
     body = get(client, f"https://{lb_ip}/", *spoofed)["body"]
     assert body["x_forwarded_proto"] == ["https"]
-    # Appended: with TRUSTED_PROXY_COUNT=1 the app takes the last address, the real one.
-    assert ",".join(body["x_forwarded_for"]).replace(" ", "").split(",")[-1] == client_ip
+    # Exactly the address HAProxy saw: the app trusts one proxy (TRUSTED_PROXY_COUNT=1).
+    assert body["x_forwarded_for"] == [client_ip], body["headers"]
+    seen = received(body)
+    leaked = {n.lower() for n in [*identity_headers, *FORWARDING[1:]]} & seen.keys()
+    assert not leaked, body["headers"]
+
+
+def test_a_trusted_proxy_keeps_its_identity_headers_and_its_client(app1, lb_ip):
+    # molecule.yml lists app1 in noticeboard_lb_trusted_proxies: a single sign-on proxy.
+    sent = (
+        "Remote-User:alice",
+        "Remote-Groups:admins",
+        "X-Forwarded-For:198.51.100.7, 203.0.113.5",
+    )
+    seen = received(get(app1, f"https://{lb_ip}/", *sent)["body"])
+    assert seen["remote-user"] == ["alice"] and seen["remote-groups"] == ["admins"], seen
+    # The client it saw, its last address, is the one the app gets.
+    assert seen["x-forwarded-for"] == ["203.0.113.5"], seen
 
 
 def test_a_server_that_is_not_ready_gets_no_traffic(lb, app1, client, lb_ip):
