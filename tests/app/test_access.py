@@ -193,8 +193,9 @@ def test_sign_in_issues_a_new_cookie_with_safe_flags_and_sign_out_ends_it(board)
     application = board(AUTH_MODE="accounts", TRUSTED_PROXY_COUNT="1")
     people(application)
     client = application.test_client()
-    # A cookie planted before sign-in (by someone who hopes to share the session).
-    planted = "eyJzaWQiOiJhdHRhY2tlciJ9.planted.value"
+    # A valid anonymous session, planted before sign-in by someone who hopes to share it.
+    serializer = application.session_interface.get_signing_serializer(application)
+    planted = serializer.dumps({"sid": "planted-by-someone"})
     client.set_cookie(auth.COOKIE_NAME, planted)
     answer = client.post(
         "/api/session", json={"username": "ada", "password": ADMIN_PW}, headers=CSRF
@@ -202,7 +203,7 @@ def test_sign_in_issues_a_new_cookie_with_safe_flags_and_sign_out_ends_it(board)
     assert answer.status_code == 200
     header = answer.headers["Set-Cookie"]
     value = parse_cookie(header)[auth.COOKIE_NAME]
-    assert value != planted
+    assert serializer.loads(value)["sid"] != "planted-by-someone"
     assert "HttpOnly" in header and "SameSite=Lax" in header and "Secure" not in header
     stranger = application.test_client()
     stranger.set_cookie(auth.COOKIE_NAME, planted)
