@@ -1,6 +1,8 @@
 // The noticeboard page: posts notes through the JSON API and keeps the list current
 // with an EventSource on /events. The server renders the first page; this script only
-// adds to it, so the list is readable before (and without) the script.
+// adds to it, so the list is readable before (and without) the script. Signing in and
+// out go through /api/session and reload the page, which the server then renders for
+// the signed-in account (or with the sign-in form and no notes).
 
 const API_HEADERS = { "X-Requested-With": "noticeboard" };
 
@@ -10,6 +12,8 @@ const form = document.getElementById("note-form");
 const message = document.getElementById("form-message");
 const liveState = document.getElementById("live-state");
 const maxBytes = Number(document.body.dataset.maxUploadMb) * 1024 * 1024;
+const canRead = document.body.dataset.canRead === "true";
+const canDelete = document.body.dataset.canDelete === "true";
 
 function el(tag, props = {}, children = []) {
   const node = document.createElement(tag);
@@ -38,10 +42,14 @@ function renderNote(note) {
     );
   }
   const time = el("time", { dateTime: note.created_at, textContent: created.toLocaleString() });
-  const remove = el("button", { type: "button", className: "delete", textContent: "Delete" });
-  remove.dataset.id = note.id;
-  remove.setAttribute("aria-label", `Delete note: ${note.title}`);
-  parts.push(el("footer", {}, [time, remove]));
+  const footer = el("footer", {}, [time]);
+  if (canDelete) {
+    const remove = el("button", { type: "button", className: "delete", textContent: "Delete" });
+    remove.dataset.id = note.id;
+    remove.setAttribute("aria-label", `Delete note: ${note.title}`);
+    footer.append(remove);
+  }
+  parts.push(footer);
   const item = el("li", { className: "note card", id: `note-${note.id}` }, parts);
   item.dataset.id = note.id;
   return item;
@@ -75,7 +83,7 @@ async function errorText(response) {
   }
 }
 
-form.addEventListener("submit", async (event) => {
+form?.addEventListener("submit", async (event) => {
   event.preventDefault();
   message.textContent = "";
   const data = new FormData(form);
@@ -102,7 +110,7 @@ form.addEventListener("submit", async (event) => {
   }
 });
 
-list.addEventListener("click", async (event) => {
+list?.addEventListener("click", async (event) => {
   const button = event.target.closest("button.delete");
   if (!button) return;
   button.disabled = true;
@@ -157,5 +165,40 @@ function connect() {
   });
 }
 
-updateEmpty();
-connect();
+const signIn = document.getElementById("sign-in-form");
+signIn?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const signInMessage = document.getElementById("sign-in-message");
+  signInMessage.textContent = "";
+  const button = signIn.querySelector("button[type=submit]");
+  button.disabled = true;
+  try {
+    const response = await fetch("/api/session", {
+      method: "POST",
+      headers: { ...API_HEADERS, "Content-Type": "application/json" },
+      body: JSON.stringify({
+        username: signIn.elements.username.value,
+        password: signIn.elements.password.value,
+      }),
+    });
+    if (response.ok) {
+      location.reload();
+      return;
+    }
+    signInMessage.textContent = await errorText(response);
+  } catch {
+    signInMessage.textContent = "The server could not be reached; please try again.";
+  } finally {
+    button.disabled = false;
+  }
+});
+
+document.getElementById("sign-out")?.addEventListener("click", async () => {
+  await fetch("/api/session", { method: "DELETE", headers: API_HEADERS }).catch(() => null);
+  location.reload();
+});
+
+if (canRead) {
+  updateEmpty();
+  connect();
+}

@@ -10,7 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import FileStorage, MultiDict
 
-from noticeboard import openapi
+from noticeboard import auth, openapi
+from noticeboard.accounts import audit_line
 from noticeboard.db import Database
 from noticeboard.errors import ApiError, whole_number
 from noticeboard.events import payload
@@ -256,9 +257,12 @@ def delete_note(note_id: str):
                 created_at=utcnow(),
             )
         )
+    who, address = auth.identity().username, auth.client_address()
+    audit_line("note-deleted", who, address, note=note_id)
     if key:
         # After the commit: a failed delete leaves an orphan file or row, never a dead link.
         _discard(key, f"note {note_id} was deleted")
+        audit_line("attachment-deleted", who, address, note=note_id)
     log.info("note %d deleted", note_id)
     return Response(status=204)
 

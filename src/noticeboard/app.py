@@ -1,7 +1,8 @@
 """The application factory.
 
-Cross-site request forgery: the app keeps no session or cookie that grants
-anything, and every state-changing request under ``/api/`` must carry the header
+Cross-site request forgery: with ``AUTH_MODE=accounts`` a session cookie grants what
+its account may do, so the cookie alone must never be enough to change anything. Every
+state-changing request under ``/api/``, signing in included, must carry the header
 ``X-Requested-With`` (the page's script sends it). A browser only adds a custom
 header to a cross-origin request after a CORS preflight, which this app never
 approves, so a form or script on another site cannot create or delete notes. A
@@ -17,7 +18,7 @@ from flask import Flask, Request, current_app, jsonify, request
 from markupsafe import escape
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from noticeboard import errors, settings
+from noticeboard import auth, errors, settings
 from noticeboard.db import Database
 from noticeboard.errors import ApiError
 from noticeboard.events import Broker
@@ -74,9 +75,6 @@ def create_app(config: settings.Settings | None = None) -> Flask:
         MAX_CONTENT_LENGTH=config.max_upload_bytes,
         MAX_UPLOAD_MB=config.max_upload_mb,
         SSE_HEARTBEAT_SECONDS=config.sse_heartbeat_seconds,
-        SESSION_COOKIE_SAMESITE="Strict",
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SECURE=config.env == settings.PRODUCTION,
         JSON_SORT_KEYS=False,
     )
     app.json.sort_keys = False
@@ -106,9 +104,11 @@ def create_app(config: settings.Settings | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(events.bp)
     app.register_blueprint(web.bp)
+    auth.init_app(app)
     errors.register(app)
     app.register_error_handler(ReadOnlyError, _read_only)
     app.before_request(_refuse_cross_site)
+    app.before_request(auth.guard)
     app.before_request(_refuse_writes_in_maintenance)
     app.after_request(_security_headers)
     return app

@@ -1,5 +1,6 @@
 """The ``noticeboard`` command: serve, check, db upgrade|current|check|plan|wait|copy|verify,
-attachments import, maintenance on|off|status, settings, cli-version.
+attachments import, maintenance on|off|status, users create|list|set-password|set-role|delete,
+settings, cli-version.
 
 Commands that tooling reads (``db check``, ``db plan``, ``db verify``, ``maintenance``,
 ``cli-version``) take ``--json``: one JSON object on stdout, also when they fail (then
@@ -22,7 +23,9 @@ from noticeboard import settings
 #: added or changed; never reuse a level.
 #:   1  cli-version; --json and the exit statuses below for db check, db plan (new),
 #:      db verify and maintenance
-CLI_VERSION = 1
+#:   2  users create|list|set-password|set-role|delete with --json and exit statuses 6, 7;
+#:      db upgrade creates the first admin from ADMIN_USERNAME/ADMIN_PASSWORD
+CLI_VERSION = 2
 
 EXIT_OK = 0
 EXIT_FAILURE = 1  # could not do it: the database does not answer, a file is unreadable, ...
@@ -30,6 +33,8 @@ EXIT_SETTINGS = 2  # invalid settings or command line (argparse uses 2 as well)
 EXIT_BEHIND = 3  # db check/plan: the schema is behind head (or empty): an upgrade applies revisions
 EXIT_AHEAD = 4  # db check/plan: the schema is at a revision this release does not ship
 EXIT_DIFFERENT = 5  # db verify: both databases were read and some tables differ
+EXIT_NO_SUCH_USER = 6  # users: the account named does not exist
+EXIT_REFUSED = 7  # users: refused as asked (exists already, weak password, last admin)
 
 EXIT_STATUSES = f"""exit statuses:
   {EXIT_OK}  done; for db check/plan: the schema is at head
@@ -38,6 +43,8 @@ EXIT_STATUSES = f"""exit statuses:
   {EXIT_BEHIND}  db check/plan: the schema is behind head or has no revision yet
   {EXIT_AHEAD}  db check/plan: the schema is at a revision this release does not ship
   {EXIT_DIFFERENT}  db verify: some tables differ
+  {EXIT_NO_SUCH_USER}  users: there is no such account
+  {EXIT_REFUSED}  users: refused (the account exists, the password is too weak, the last admin)
 """
 
 
@@ -67,6 +74,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         try:
             migrate.wait_for_database(config.database_url, config.db_wait_timeout)
             migrate.upgrade(config.database_url)
+            _first_admin(config)
         except Exception as exc:
             return _fail(f"migration on start failed: {migrate.describe_error(exc)}")
     argv = [
@@ -152,7 +160,87 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     except Exception as exc:
         return _fail(f"upgrade failed: {migrate.describe_error(exc)}")
     print(f"database schema upgraded to {args.revision}")
+    if args.revision == "head":
+        try:
+            _first_admin(config)
+        except Exception as exc:
+            return _fail(f"creating the first admin failed: {migrate.describe_error(exc)}")
     return 0
+
+
+def _first_admin(config: settings.Settings) -> None:
+    """ADMIN_USERNAME/ADMIN_PASSWORD, where the schema is upgraded: once per deploy."""
+    from noticeboard import accounts
+    from noticeboard.db import Database
+
+    database = Database(config.database_url)
+    try:
+        done = accounts.ensure_first_admin(database, config)
+    finally:
+        database.dispose()
+    if done:
+        print(done)
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    """The new password from stdin, never from argv (which every user of the host sees)."""
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass("New password: ")
+        if getpass.getpass("Repeat it: ") != first:
+            raise settings.SettingsError("the two passwords differ; nothing was changed")
+        return first
+    line = sys.stdin.readline()
+    return line.removesuffix("\n").removesuffix("\r")
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    config = _load()
+    from noticeboard import accounts, migrate
+    from noticeboard.db import Database
+    from noticeboard.maintenance import Maintenance, ReadOnlyError
+
+    report: dict | None = {} if args.json else None
+    database = Database(config.database_url, Maintenance(config.maintenance_file))
+    try:
+        if args.action == "list":
+            users = [user.to_json() for user in accounts.list_users(database)]
+            if args.json:
+                _print_json({"users": users})
+            else:
+                for user in users:
+                    print(f"{user['username']}\t{user['role']}\t{user['updated_at']}")
+            return EXIT_OK
+        if args.action == "create":
+            user = accounts.create(database, args.name, _read_password(args), args.role)
+            action, details = "account-created", {"role": user.role}
+        elif args.action == "set-password":
+            user = accounts.update(database, args.name, password=_read_password(args))
+            action, details = "account-changed", {"changed": "password"}
+        elif args.action == "set-role":
+            user = accounts.update(database, args.name, role=args.role)
+            action, details = "account-changed", {"changed": "role", "role": user.role}
+        else:
+            accounts.delete(database, args.name)
+            user = None
+            action, details = "account-deleted", {}
+    except accounts.AccountError as exc:
+        code = EXIT_NO_SUCH_USER if exc.status == 404 else EXIT_REFUSED
+        return _fail(exc.message, code, report)
+    except ReadOnlyError as exc:
+        return _fail(str(exc), EXIT_FAILURE, report)
+    except Exception as exc:
+        return _fail(f"the database failed: {migrate.describe_error(exc)}", EXIT_FAILURE, report)
+    finally:
+        database.dispose()
+    name = user.username if user else settings.normalise_username(args.name)
+    accounts.audit_line(action, "cli", "local", account=name, **details)
+    if args.json:
+        _print_json({"action": args.action, "user": user.to_json() if user else None})
+    else:
+        print(f"{action.replace('account-', 'account ')}: {name}")
+    return EXIT_OK
 
 
 class _RevisionUnreadable(Exception):
@@ -496,6 +584,40 @@ def build_parser() -> argparse.ArgumentParser:
         "--retry-after", type=_positive, default=60, help="seconds clients are told to wait"
     )
     maint.set_defaults(func=cmd_maintenance)
+
+    users = sub.add_parser(
+        "users",
+        help="accounts of AUTH_MODE=accounts",
+        description=(
+            "Manage accounts. Passwords are read from stdin (asked for twice on a terminal), "
+            "never from the command line. --json: list gives users [{username, role, "
+            "created_at, updated_at}]; the others action and user (null after delete), or "
+            "error."
+        ),
+        epilog=EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ).add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    for name, text in (
+        ("create", "create an account; the password comes from stdin"),
+        ("list", "list the accounts"),
+        ("set-password", "set an account's password from stdin; ends its sessions"),
+        ("set-role", "make an account member or admin; ends its sessions"),
+        ("delete", "delete an account"),
+    ):
+        cmd = users.add_parser(
+            name,
+            help=text,
+            epilog=EXIT_STATUSES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        if name != "list":
+            cmd.add_argument("name", help="the username (lower case)")
+        if name == "create":
+            cmd.add_argument("--role", choices=("member", "admin"), default="member")
+        if name == "set-role":
+            cmd.add_argument("role", choices=("member", "admin"))
+        _json_option(cmd)
+        cmd.set_defaults(func=cmd_users, action=name)
 
     version = sub.add_parser(
         "cli-version",

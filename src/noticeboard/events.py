@@ -36,11 +36,13 @@ import json
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from flask import Blueprint, Response, current_app, request
 
+from noticeboard import auth
 from noticeboard.db import Database
 from noticeboard.errors import ApiError, whole_number
 from noticeboard.migrate import describe_error
@@ -53,6 +55,8 @@ bp = Blueprint("events", __name__)
 BATCH = 500
 QUEUE_SIZE = 1000
 RECONNECT_MS = 2000
+#: How often an open stream asks whether its session still stands (AUTH_MODE=accounts).
+RECHECK_SECONDS = 30.0
 
 
 def _always_alive() -> bool:
@@ -209,6 +213,7 @@ def events() -> Response:
     b = broker()
     last_id = _requested_last_id()
     heartbeat = current_app.config["SSE_HEARTBEAT_SECONDS"]
+    allowed = auth.still_signed_in()
     sub = b.subscribe()
     try:
         if last_id is None:
@@ -217,7 +222,9 @@ def events() -> Response:
     except Exception:
         b.unsubscribe(sub)
         raise
-    response = Response(_stream(b, sub, last_id, first, heartbeat), mimetype="text/event-stream")
+    response = Response(
+        _stream(b, sub, last_id, first, heartbeat, allowed), mimetype="text/event-stream"
+    )
     response.headers["Cache-Control"] = "no-cache"
     # nginx buffers responses unless told otherwise; SSE must pass through at once.
     response.headers["X-Accel-Buffering"] = "no"
@@ -225,8 +232,14 @@ def events() -> Response:
 
 
 def _stream(
-    b: Broker, sub: Subscriber, last_id: int, first: list, heartbeat: float
+    b: Broker,
+    sub: Subscriber,
+    last_id: int,
+    first: list,
+    heartbeat: float,
+    allowed: Callable[[], bool] | None = None,
 ) -> Iterator[str]:
+    recheck = time.monotonic() + RECHECK_SECONDS
     try:
         yield f"retry: {RECONNECT_MS}\n\n"
         backlog = first
@@ -240,6 +253,12 @@ def _stream(
         while True:
             if sub.closed and sub.queue.empty():
                 return
+            if allowed is not None and time.monotonic() >= recheck:
+                # Signed out (or changed) since the stream began: end it; the browser's
+                # reconnect is then refused like any signed-out request.
+                if not allowed():
+                    return
+                recheck = time.monotonic() + RECHECK_SECONDS
             try:
                 item = sub.queue.get(timeout=heartbeat)
             except queue.Empty:

@@ -21,6 +21,9 @@ Blob = LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 TITLE_MAX = 200
 BODY_MAX = 10_000
 NAME_MAX = 255
+USERNAME_MAX = 64
+#: An IPv6 address in text is at most 45 characters.
+ADDRESS_MAX = 64
 #: ``notes.id`` is a 32-bit INTEGER on MariaDB and PostgreSQL; a larger id names no note.
 NOTE_ID_MAX = 2**31 - 1
 
@@ -109,3 +112,46 @@ class EventLock(Base):
     __tablename__ = "event_lock"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+
+
+class User(Base):
+    """An account (``AUTH_MODE=accounts``).
+
+    ``session_version`` is copied into the session cookie at sign-in; raising it (a new
+    password, another role, signing out) ends every session issued before, since the
+    cookie is kept by the browser, not here.
+    """
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(USERNAME_MAX), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    def to_json(self) -> dict:
+        return {
+            "username": self.username,
+            "role": self.role,
+            "created_at": self.created_at.isoformat(timespec="seconds") + "Z",
+            "updated_at": self.updated_at.isoformat(timespec="seconds") + "Z",
+        }
+
+
+class SignInFailure(Base):
+    """One failed sign-in, kept for ``AUTH_THROTTLE_WINDOW_S``.
+
+    In the database rather than in a process, so the limit holds across workers and
+    hosts. ``username`` is what was typed (normalised), whether or not the account exists.
+    """
+
+    __tablename__ = "sign_in_failures"
+    __table_args__: ClassVar[dict] = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(USERNAME_MAX), index=True)
+    address: Mapped[str] = mapped_column(String(ADDRESS_MAX), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)

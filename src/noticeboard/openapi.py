@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from noticeboard import __version__
-from noticeboard.models import BODY_MAX, NOTE_ID_MAX, TITLE_MAX
+from noticeboard.models import BODY_MAX, NOTE_ID_MAX, TITLE_MAX, USERNAME_MAX
 
 PAGE_DEFAULT = 20
 PAGE_MAX = 100
@@ -70,6 +70,22 @@ _ORIGIN = {
     "description": "If present, must name this host.",
     "schema": {"type": "string"},
 }
+COOKIE_NAME = "noticeboard_session"
+#: Accounts mode's cookie, or proxy mode's header from a trusted proxy; open mode needs neither.
+_SIGNED_IN = [{"session": []}, {"proxyUser": []}]
+_ADMIN_ONLY = [{"session": []}]
+_UNAUTHORISED = {
+    "401": _error("Not signed in (AUTH_MODE accounts or proxy)."),
+    "403": _error("Signed in, but the role may not do this; or a write without X-Requested-With."),
+}
+_ACCOUNTS_ONLY = _error("AUTH_MODE is not accounts: sign-in and accounts are not handled here.")
+_USERNAME = {
+    "name": "username",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": USERNAME_MAX},
+}
+
 _WRITE_REFUSED = {
     "403": _error(f"The {CSRF_HEADER} header is missing, or Origin names another host."),
     "503": _MAINTENANCE,
@@ -155,6 +171,68 @@ def _schemas() -> dict[str, Any]:
                 },
             },
         },
+        "Identity": {
+            "type": "object",
+            "required": ["mode", "username", "role", "permissions"],
+            "additionalProperties": False,
+            "properties": {
+                "mode": {"enum": ["open", "accounts", "proxy"]},
+                "username": {"type": ["string", "null"]},
+                "role": {"enum": ["member", "admin", None]},
+                "permissions": {
+                    "type": "array",
+                    "items": {"enum": ["read", "post", "delete", "manage"]},
+                },
+            },
+        },
+        "Credentials": {
+            "type": "object",
+            "required": ["username", "password"],
+            "additionalProperties": False,
+            "properties": {
+                "username": {"type": "string", "minLength": 1},
+                "password": {"type": "string", "minLength": 1},
+            },
+        },
+        "User": {
+            "type": "object",
+            "required": ["username", "role", "created_at", "updated_at"],
+            "additionalProperties": False,
+            "properties": {
+                "username": {"type": "string", "minLength": 1, "maxLength": USERNAME_MAX},
+                "role": {"enum": ["member", "admin"]},
+                "created_at": {"type": "string"},
+                "updated_at": {"type": "string"},
+            },
+        },
+        "UserList": {
+            "type": "object",
+            "required": ["users"],
+            "additionalProperties": False,
+            "properties": {
+                "users": {"type": "array", "items": {"$ref": "#/components/schemas/User"}}
+            },
+        },
+        "NewUser": {
+            "type": "object",
+            "required": ["username", "password"],
+            "additionalProperties": False,
+            "properties": {
+                "username": {"type": "string", "minLength": 1, "maxLength": USERNAME_MAX},
+                "password": {"type": "string", "minLength": 12},
+                "role": {"enum": ["member", "admin"], "default": "member"},
+            },
+        },
+        "UserChange": {
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": False,
+            "description": "Either change ends the account's sessions.",
+            "properties": {
+                "password": {"type": "string", "minLength": 12},
+                "role": {"enum": ["member", "admin"]},
+            },
+        },
         "NewNoteForm": {
             "type": "object",
             "required": ["body"],
@@ -183,14 +261,18 @@ def _schemas() -> dict[str, Any]:
 def document() -> dict[str, Any]:
     """The whole document; cheap enough to build per request."""
     notes_tag = ["notes"]
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": {
             "title": "noticeboard",
             "version": __version__,
             "description": (
                 "Notes with attachments. Every refused request is answered with a 4xx "
-                "and a JSON body naming the `field` at fault."
+                "and a JSON body naming the `field` at fault. Who may call what depends "
+                "on the board's AUTH_MODE: `open` needs no credentials; `accounts` needs "
+                "the session cookie that `POST /api/session` sets (members read and "
+                "post, admins also delete and manage accounts); `proxy` needs a single "
+                "sign-on proxy that names the user in its header."
             ),
         },
         "paths": {
@@ -362,5 +444,172 @@ def document() -> dict[str, Any]:
                 },
             },
         },
-        "components": {"schemas": _schemas()},
+        "components": {"schemas": _schemas(), "securitySchemes": _security_schemes()},
+    }
+    document["paths"].update(_account_paths())
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            security = _PROTECTED.get(operation["operationId"])
+            if security is not None:
+                operation["security"] = security
+                for status, answer in _UNAUTHORISED.items():
+                    operation["responses"].setdefault(status, answer)
+    return document
+
+
+#: Operations that need a signed-in requester in accounts and proxy mode.
+_PROTECTED = {
+    "listNotes": _SIGNED_IN,
+    "createNote": _SIGNED_IN,
+    "getNote": _SIGNED_IN,
+    "deleteNote": _SIGNED_IN,
+    "downloadAttachment": _SIGNED_IN,
+    "events": _SIGNED_IN,
+    "listUsers": _ADMIN_ONLY,
+    "createUser": _ADMIN_ONLY,
+    "changeUser": _ADMIN_ONLY,
+    "deleteUser": _ADMIN_ONLY,
+}
+
+
+def _security_schemes() -> dict[str, Any]:
+    return {
+        "session": {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": COOKIE_NAME,
+            "description": (
+                "AUTH_MODE=accounts: set by POST /api/session. HttpOnly, SameSite=Lax, "
+                "Secure over HTTPS. Signing out, a new password or another role ends it."
+            ),
+        },
+        "proxyUser": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Remote-User",
+            "description": (
+                "AUTH_MODE=proxy: set by the single sign-on proxy (the name is "
+                "AUTH_PROXY_USER_HEADER, the groups in AUTH_PROXY_GROUPS_HEADER) and "
+                "believed only from the addresses in AUTH_PROXY_TRUSTED."
+            ),
+        },
+    }
+
+
+def _account_paths() -> dict[str, Any]:
+    tag = ["access"]
+    identity = _json({"$ref": "#/components/schemas/Identity"}, "Who is asking.")
+    user = {"$ref": "#/components/schemas/User"}
+    return {
+        "/api/session": {
+            "get": {
+                "operationId": "whoAmI",
+                "tags": tag,
+                "summary": "The mode, and who is signed in (username null when nobody).",
+                "responses": {"200": identity, "503": _UNAVAILABLE},
+            },
+            "post": {
+                "operationId": "signIn",
+                "tags": tag,
+                "summary": "Sign in (AUTH_MODE=accounts); sets a new session cookie.",
+                "parameters": [_CSRF, _ORIGIN],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Credentials"}}
+                    },
+                },
+                "responses": {
+                    "200": {
+                        **identity,
+                        "headers": {"Set-Cookie": {"schema": {"type": "string"}}},
+                    },
+                    "400": _error("username or password is missing."),
+                    "401": _error("The username or the password is wrong."),
+                    "404": _ACCOUNTS_ONLY,
+                    "429": {
+                        **_error("Too many failed sign-ins for the account or the address."),
+                        "headers": {
+                            "Retry-After": {"schema": {"type": "string", "pattern": "^[0-9]+$"}}
+                        },
+                    },
+                    **_WRITE_REFUSED,
+                },
+            },
+            "delete": {
+                "operationId": "signOut",
+                "tags": tag,
+                "summary": "Sign out: ends every session of the account.",
+                "parameters": [_CSRF, _ORIGIN],
+                "responses": {
+                    "204": {"description": "Signed out (also when nobody was signed in)."},
+                    "404": _ACCOUNTS_ONLY,
+                    **_WRITE_REFUSED,
+                },
+            },
+        },
+        "/api/users": {
+            "get": {
+                "operationId": "listUsers",
+                "tags": tag,
+                "summary": "Every account (admins).",
+                "responses": {
+                    "200": _json({"$ref": "#/components/schemas/UserList"}, "The accounts."),
+                    "404": _ACCOUNTS_ONLY,
+                    "503": _UNAVAILABLE,
+                },
+            },
+            "post": {
+                "operationId": "createUser",
+                "tags": tag,
+                "summary": "Create an account (admins).",
+                "parameters": [_CSRF, _ORIGIN],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/NewUser"}}
+                    },
+                },
+                "responses": {
+                    "201": _json(user, "Created."),
+                    "400": _error("A field is missing, malformed, or the password is weak."),
+                    "404": _ACCOUNTS_ONLY,
+                    "409": _error("The account exists already."),
+                    **_WRITE_REFUSED,
+                },
+            },
+        },
+        "/api/users/{username}": {
+            "patch": {
+                "operationId": "changeUser",
+                "tags": tag,
+                "summary": "Change an account's role or password (admins).",
+                "parameters": [_USERNAME, _CSRF, _ORIGIN],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/UserChange"}}
+                    },
+                },
+                "responses": {
+                    "200": _json(user, "Changed."),
+                    "400": _error("A field is malformed, or the password is weak."),
+                    "404": _error("No such account, or AUTH_MODE is not accounts."),
+                    "409": _error("The last admin cannot be demoted."),
+                    **_WRITE_REFUSED,
+                },
+            },
+            "delete": {
+                "operationId": "deleteUser",
+                "tags": tag,
+                "summary": "Delete an account (admins).",
+                "parameters": [_USERNAME, _CSRF, _ORIGIN],
+                "responses": {
+                    "204": {"description": "Deleted."},
+                    "404": _error("No such account, or AUTH_MODE is not accounts."),
+                    "409": _error("The last admin cannot be deleted."),
+                    **_WRITE_REFUSED,
+                },
+            },
+        },
     }

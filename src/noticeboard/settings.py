@@ -12,13 +12,15 @@ it through ``noticeboard.gunicorn_conf`` before any worker is forked.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import os
+import re
 import secrets
 import textwrap
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,20 @@ WEAK_SECRET_KEYS = frozenset(
     }
 )
 MIN_SECRET_KEY_LENGTH = 32
+
+OPEN = "open"
+ACCOUNTS = "accounts"
+PROXY = "proxy"
+AUTH_MODES = (OPEN, ACCOUNTS, PROXY)
+MEMBER = "member"
+ADMIN = "admin"
+ROLES = (MEMBER, ADMIN)
+MIN_PASSWORD_LENGTH = 12
+#: Lower case after normalising; no spaces, so that a name reads the same in every log.
+USERNAME_PATTERN = re.compile(r"\A[a-z0-9][a-z0-9._@-]{0,63}\Z")
+USERNAME_RULE = "1 to 64 of a-z, 0-9 and . _ @ -, starting with a letter or digit"
+#: A header name as HTTP allows it (RFC 9110 token).
+_HEADER_NAME = re.compile(r"\A[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 
 DRIVERS = {
     "sqlite": "sqlite",
@@ -184,6 +200,72 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds in-flight requests get to finish after SIGTERM (1 to 3600).",
     ),
     Setting(
+        "AUTH_MODE",
+        OPEN,
+        "Who may use the board: ``open`` (anyone who can reach it reads, posts and "
+        "deletes: only for a trusted network), ``accounts`` (people sign in with a "
+        "username and password; members read and post, admins also delete and manage "
+        "accounts) or ``proxy`` (a single sign-on proxy at AUTH_PROXY_TRUSTED names the "
+        "user in AUTH_PROXY_USER_HEADER). See the access control page.",
+    ),
+    Setting(
+        "ADMIN_USERNAME",
+        None,
+        "With ADMIN_PASSWORD: the first admin, created by ``noticeboard db upgrade`` (and "
+        "by ``noticeboard serve`` when it migrates on start) while the database has no "
+        f"admin. Lower case; {USERNAME_RULE}.",
+    ),
+    Setting(
+        "ADMIN_PASSWORD",
+        None,
+        f"Password of ADMIN_USERNAME, at least {MIN_PASSWORD_LENGTH} characters. Only "
+        "used when no admin exists yet; change it afterwards with ``noticeboard users "
+        "set-password``. There is no default password.",
+        secret=True,
+    ),
+    Setting(
+        "AUTH_THROTTLE_MAX_FAILURES",
+        "5",
+        "Failed sign-ins for one account, or from one client address, within "
+        "AUTH_THROTTLE_WINDOW_S after which sign-in is refused (429) until the window "
+        "has passed (1 to 1000). Each failure before that is answered more slowly. "
+        "Counted in the database, so across workers and hosts.",
+    ),
+    Setting(
+        "AUTH_THROTTLE_WINDOW_S",
+        "900",
+        "Seconds a failed sign-in counts towards AUTH_THROTTLE_MAX_FAILURES (10 to 86400).",
+    ),
+    Setting(
+        "AUTH_PROXY_TRUSTED",
+        None,
+        "``proxy`` mode, required there: comma-separated addresses or networks "
+        "(``10.0.0.5``, ``172.18.0.0/16``) of the proxies whose user and group headers "
+        "are believed. The peer that connects to the app is checked (not "
+        "X-Forwarded-For); from any other peer the headers are ignored.",
+    ),
+    Setting(
+        "AUTH_PROXY_USER_HEADER",
+        "Remote-User",
+        "``proxy`` mode: the header in which the proxy names the signed-in user.",
+    ),
+    Setting(
+        "AUTH_PROXY_GROUPS_HEADER",
+        "Remote-Groups",
+        "``proxy`` mode: the header in which the proxy lists the user's groups, comma-separated.",
+    ),
+    Setting(
+        "AUTH_PROXY_ADMIN_GROUP",
+        "noticeboard-admins",
+        "``proxy`` mode: members of this group are admins.",
+    ),
+    Setting(
+        "AUTH_PROXY_MEMBER_GROUP",
+        None,
+        "``proxy`` mode: only members of this group (or of AUTH_PROXY_ADMIN_GROUP) may "
+        "use the board. Empty means every user the proxy signed in is a member.",
+    ),
+    Setting(
         "SSE_HEARTBEAT_SECONDS",
         "15",
         "Seconds between comment lines on an idle event stream, to keep proxies from "
@@ -260,6 +342,16 @@ class Settings:
     gunicorn_graceful_timeout: int
     sse_heartbeat_seconds: float
     sse_poll_seconds: float
+    auth_mode: str = OPEN
+    admin_username: str = ""
+    admin_password: str = field(default="", repr=False)
+    auth_throttle_max_failures: int = 5
+    auth_throttle_window_s: int = 900
+    auth_proxy_trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    auth_proxy_user_header: str = "Remote-User"
+    auth_proxy_groups_header: str = "Remote-Groups"
+    auth_proxy_admin_group: str = "noticeboard-admins"
+    auth_proxy_member_group: str = ""
 
     @property
     def is_sqlite(self) -> bool:
@@ -325,6 +417,89 @@ class _Reader:
                 f"{name}={text!r} is not valid; set it to one of {', '.join(choices)}"
             )
         return value
+
+
+def normalise_username(text: str) -> str:
+    return text.strip().lower()
+
+
+def username_problem(name: str) -> str | None:
+    """Why ``name`` (normalised) cannot be a username, or None."""
+    if USERNAME_PATTERN.match(name):
+        return None
+    return f"{name[:70]!r} is not a valid username ({USERNAME_RULE})"
+
+
+def password_problem(password: str, username: str = "") -> str | None:
+    """Why ``password`` is too weak to accept, or None. Never echoes the password."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"is {len(password)} characters long; use at least {MIN_PASSWORD_LENGTH}"
+    if len(set(password)) < 5 or password.lower() in WEAK_SECRET_KEYS:
+        return "is a trivial or well-known value; use a long random passphrase"
+    if username and username.lower() in password.lower():
+        return "contains the username; choose one that does not"
+    if "\0" in password or password != password.strip():
+        return "starts or ends with white space or holds a NUL character"
+    return None
+
+
+def _networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    networks = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise SettingsError(
+                f"AUTH_PROXY_TRUSTED holds {part!r}, which is not an address or network; "
+                "list the proxies like 10.0.0.5,172.18.0.0/16"
+            ) from None
+    return tuple(networks)
+
+
+def _auth(r: _Reader) -> dict[str, Any]:
+    mode = r.choice("AUTH_MODE", AUTH_MODES)
+    username = normalise_username(r.raw("ADMIN_USERNAME"))
+    password = r.raw("ADMIN_PASSWORD")
+    if username and not password:
+        raise SettingsError(
+            "ADMIN_USERNAME is set but ADMIN_PASSWORD is not; set ADMIN_PASSWORD (or "
+            "ADMIN_PASSWORD_FILE) too, or unset ADMIN_USERNAME"
+        )
+    if password and not username:
+        raise SettingsError(
+            "ADMIN_PASSWORD is set but ADMIN_USERNAME is not; name the first admin in "
+            "ADMIN_USERNAME, or unset ADMIN_PASSWORD"
+        )
+    if username and (problem := username_problem(username)):
+        raise SettingsError(f"ADMIN_USERNAME: {problem}")
+    if password and (problem := password_problem(password, username)):
+        raise SettingsError(f"ADMIN_PASSWORD {problem}")
+    trusted = _networks(r.raw("AUTH_PROXY_TRUSTED"))
+    if mode == PROXY and not trusted:
+        raise SettingsError(
+            "AUTH_PROXY_TRUSTED is empty, but AUTH_MODE=proxy needs it: list the addresses "
+            "or networks of the single sign-on proxies (e.g. 10.0.0.5,172.18.0.0/16); "
+            "without it no user header would be believed"
+        )
+    headers = {}
+    for name in ("AUTH_PROXY_USER_HEADER", "AUTH_PROXY_GROUPS_HEADER"):
+        value = r.raw(name)
+        if not _HEADER_NAME.match(value):
+            raise SettingsError(f"{name}={value!r} is not a header name; set it like Remote-User")
+        headers[name.lower()] = value
+    return {
+        "auth_mode": mode,
+        "admin_username": username,
+        "admin_password": password,
+        "auth_throttle_max_failures": r.number("AUTH_THROTTLE_MAX_FAILURES", int, 1, 1000),
+        "auth_throttle_window_s": r.number("AUTH_THROTTLE_WINDOW_S", int, 10, 86400),
+        "auth_proxy_trusted": trusted,
+        **headers,
+        "auth_proxy_admin_group": r.raw("AUTH_PROXY_ADMIN_GROUP"),
+        "auth_proxy_member_group": r.raw("AUTH_PROXY_MEMBER_GROUP"),
+    }
 
 
 def normalise_database_url(url: str) -> str:
@@ -436,6 +611,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         gunicorn_graceful_timeout=r.number("GUNICORN_GRACEFUL_TIMEOUT", int, 1, 3600),
         sse_heartbeat_seconds=r.number("SSE_HEARTBEAT_SECONDS", float, 1, 300),
         sse_poll_seconds=r.number("SSE_POLL_SECONDS", float, 0.05, 2),
+        **_auth(r),
     )
 
 

@@ -7,6 +7,7 @@ import logging
 from flask import Blueprint, current_app, jsonify, render_template
 from sqlalchemy import select
 
+from noticeboard import auth
 from noticeboard.api import PAGE_DEFAULT, db
 from noticeboard.migrate import (
     current_revision,
@@ -23,9 +24,15 @@ bp = Blueprint("web", __name__)
 
 @bp.get("/")
 def index():
-    with db().reading() as session:
-        notes = list(session.scalars(select(Note).order_by(Note.id.desc()).limit(PAGE_DEFAULT + 1)))
-    last_event_id = db().max_event_id()
+    """The page; someone who may not read gets the shell with the sign-in form, no notes."""
+    who = auth.identity()
+    notes: list[Note] = []
+    last_event_id = 0
+    if auth.READ in who.permissions:
+        with db().reading() as session:
+            query = select(Note).order_by(Note.id.desc()).limit(PAGE_DEFAULT + 1)
+            notes = list(session.scalars(query))
+        last_event_id = db().max_event_id()
     more = len(notes) > PAGE_DEFAULT
     return render_template(
         "index.html",
@@ -34,6 +41,11 @@ def index():
         last_event_id=last_event_id,
         max_upload_mb=current_app.config["MAX_UPLOAD_MB"],
         maintenance=current_app.extensions["noticeboard.maintenance"].active() is not None,
+        mode=auth.config().auth_mode,
+        who=who,
+        can_read=auth.READ in who.permissions,
+        can_post=auth.POST in who.permissions,
+        can_delete=auth.DELETE in who.permissions,
     )
 
 

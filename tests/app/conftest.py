@@ -103,6 +103,8 @@ def app(shared_url: str, tmp_path: Path):
         conn.execute(sa.text("DELETE FROM notes"))
         conn.execute(sa.text("DELETE FROM events"))
         conn.execute(sa.text("DELETE FROM attachment_blobs"))
+        conn.execute(sa.text("DELETE FROM users"))
+        conn.execute(sa.text("DELETE FROM sign_in_failures"))
     engine.dispose()
     application = create_app(config_for(shared_url, tmp_path / "data", MAX_UPLOAD_MB="1"))
     yield application

@@ -394,7 +394,7 @@ def test_readiness_fails_when_the_schema_is_behind(fresh_url, tmp_path):
         assert client.get("/healthz").status_code == 200
         response = client.get("/readyz")
         assert response.status_code == 503
-        assert "expected 0003" in response.get_json()["reason"]
+        assert "expected 0004" in response.get_json()["reason"]
     finally:
         app.extensions["noticeboard.db"].dispose()
 

@@ -121,3 +121,54 @@ def test_whatever_was_stored_never_pushes_the_page_sideways(browser, tmp_path):
             "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
         )
         context.close()
+
+
+def test_an_admin_signs_in_through_the_page_posts_and_signs_out(browser, tmp_path):
+    """AUTH_MODE=accounts; the first admin comes from the settings when serve migrates."""
+    url = f"sqlite:///{tmp_path / 'accounts.db'}"
+    password = "Admin-pass-0f-the-board"
+    with Server(
+        url,
+        tmp_path / "data",
+        workers=1,
+        MIGRATE_ON_START="auto",
+        AUTH_MODE="accounts",
+        ADMIN_USERNAME="ada",
+        ADMIN_PASSWORD=password,
+    ) as srv:
+        problems: list[str] = []
+        context = browser.new_context()
+        page = context.new_page()
+        page.set_default_timeout(WAIT * 1000)
+        # A refused sign-in is a 401, which Chromium reports on the console by itself.
+        page.on(
+            "console",
+            lambda m: m.type == "error" and "401" not in m.text and problems.append(m.text),
+        )
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.goto(srv.url + "/")
+        expect(page.locator("#notes")).to_have_count(0)
+        page.get_by_label("Username").fill("ada")
+        page.get_by_label("Password").fill("not-the-password")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator("#sign-in-message")).to_contain_text("wrong")
+
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator("#access")).to_contain_text("Signed in as ada (admin)")
+        expect(page.locator("body")).to_have_attribute("data-live", "true")
+        (cookie,) = [c for c in context.cookies() if c["name"] == "noticeboard_session"]
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+
+        page.get_by_role("textbox", name="Note", exact=True).fill("Signed in and posted")
+        page.get_by_role("button", name="Post").click()
+        expect(page.locator("#notes li")).to_have_count(1)
+        expect(page.locator("#notes li")).to_contain_text("Signed in and posted")
+        page.reload()
+        expect(page.locator("#notes li")).to_have_count(1)
+
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+        expect(page.locator("#notes")).to_have_count(0)
+        context.close()
+        assert problems == []

@@ -68,7 +68,7 @@ def test_db_check_and_plan_from_empty_to_head(fresh_url, tmp_path):
         assert set(report) == PLAN_KEYS
         assert report["state"] == "empty" and report["current"] is None
         assert report["head"] == head and report["migrate"] is True
-        assert [step["revision"] for step in report["pending"]] == ["0001", "0002", "0003"]
+        assert [step["revision"] for step in report["pending"]] == ["0001", "0002", "0003", "0004"]
         assert report["backward_compatible"] is True and report["contracting"] == []
 
     migrate.upgrade(fresh_url, "0001")
@@ -78,10 +78,11 @@ def test_db_check_and_plan_from_empty_to_head(fresh_url, tmp_path):
     assert report["pending"] == [
         {"revision": "0002", "contracting": False},
         {"revision": "0003", "contracting": False},
+        {"revision": "0004", "contracting": False},
     ]
     plain = run_cli("db", "plan", env=env)
     assert plain.returncode == 3
-    assert "apply 0002" in plain.stdout and "apply 0003" in plain.stdout
+    assert "apply 0002" in plain.stdout and "apply 0004" in plain.stdout
 
     migrate.upgrade(fresh_url)
     for command in ("check", "plan"):

@@ -104,12 +104,12 @@ def test_db_commands_detect_a_schema_behind_head(fresh_url, tmp_path):
     assert run_cli("db", "current", env=env).stdout.strip() == "0001"
     result = run_cli("db", "check", env=env)
     assert result.returncode == 3
-    assert "at 0001, head is 0003" in result.stderr.strip().splitlines()[-1]
+    assert "at 0001, head is 0004" in result.stderr.strip().splitlines()[-1]
 
     migrate.upgrade(fresh_url)
     check = run_cli("check", env=env)
     assert check.returncode == 0, check.stderr
-    assert "schema at 0003 (head 0003)" in check.stdout
+    assert "schema at 0004 (head 0004)" in check.stdout
 
 
 def test_db_upgrade_command_reaches_head(tmp_path):
@@ -119,7 +119,7 @@ def test_db_upgrade_command_reaches_head(tmp_path):
     assert "upgraded to head" in upgraded.stdout
     result = run_cli("db", "check", env=env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "schema is at head (0003)"
+    assert result.stdout.strip() == "schema is at head (0004)"
 
 
 def test_attachment_table_is_added_without_touching_the_notes(fresh_url):

@@ -26,9 +26,10 @@ import pytest
 import sqlalchemy as sa
 from conftest import config_for
 from hypothesis import example, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from noticeboard import openapi
+from noticeboard import accounts, openapi
 from noticeboard.app import create_app
 
 from helpers import CSRF, Contract
@@ -426,8 +427,111 @@ def test_a_method_a_path_does_not_have_is_refused_naming_it(api):
     run()
 
 
+def _storable_in_url(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate has no bytes to send in a path
+        return False
+    return True
+
+
+ACCOUNT_FIELDS = st.sampled_from(["username", "password", "role"])
+ACCOUNT_BODIES = st.one_of(
+    st.dictionaries(
+        st.one_of(ACCOUNT_FIELDS, ACCOUNT_FIELDS, ANY_TEXT),
+        st.one_of(
+            st.sampled_from(["ada", "max", "member", "admin", "Long-enough-passw0rd"]),
+            JSON_VALUES,
+        ),
+        max_size=3,
+    ),
+    JSON_VALUES,
+)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_sign_in_and_accounts_answer_as_documented(app, shared_url, tmp_path, contract):
+    """AUTH_MODE=accounts, signed in as an admin; every answer as the document says.
+
+    SQLite only and fewer examples: a well-formed password costs an scrypt hash. One
+    failure per address is allowed, so later wrong passwords are refused without one.
+    """
+    board = create_app(
+        config_for(
+            shared_url, tmp_path / "acc", AUTH_MODE="accounts", AUTH_THROTTLE_MAX_FAILURES="1"
+        )
+    )
+    database = board.extensions["noticeboard.db"]
+    accounts.create(database, "ada", "Admin-pass-0f-the-board", "admin")
+    accounts.create(database, "max", "Member-pass-0f-the-board", "member")
+    api = Api(board, board.test_client(), contract)
+    signed = api.send(
+        "POST",
+        "/api/session",
+        "/api/session",
+        json={"username": "ada", "password": "Admin-pass-0f-the-board"},
+        headers=CSRF,
+    )
+    assert signed.status_code == 200
+    names = st.one_of(st.sampled_from(["ada", "max", "nobody"]), ANY_TEXT).filter(
+        lambda t: t and "/" not in t and _storable_in_url(t)
+    )
+
+    @hypothesis_settings(max_examples=150)
+    @given(
+        operation=st.sampled_from(["whoami", "sign-in", "list", "create", "change", "delete"]),
+        name=names,
+        body=ACCOUNT_BODIES,
+        headers=WRITE_HEADERS,
+    )
+    @example(
+        operation="sign-in", name="x", body={"username": "max", "password": "Wrong-1"}, headers=CSRF
+    )
+    @example(
+        operation="sign-in", name="x", body={"username": "max", "password": "Wrong-2"}, headers=CSRF
+    )
+    @example(operation="create", name="x", body={"username": "bea", "role": "admin"}, headers=CSRF)
+    @example(operation="change", name="ada", body={"role": "member"}, headers=CSRF)
+    @example(operation="delete", name="ada", body={}, headers=CSRF)
+    def run(operation, name, body, headers):
+        user = "/api/users/" + quote(name, safe="")
+        method, template, path = {
+            "whoami": ("GET", "/api/session", "/api/session"),
+            "sign-in": ("POST", "/api/session", "/api/session"),
+            "list": ("GET", "/api/users", "/api/users"),
+            "create": ("POST", "/api/users", "/api/users"),
+            "change": ("PATCH", "/api/users/{username}", user),
+            "delete": ("DELETE", "/api/users/{username}", user),
+        }[operation]
+        if method == "GET":
+            api.send(method, template, path)
+        else:
+            api.send(
+                method,
+                template,
+                path,
+                data=json.dumps(body),
+                headers=headers,
+                content_type="application/json",
+            )
+
+    try:
+        run()
+        assert api.send("DELETE", "/api/session", "/api/session", headers=CSRF).status_code == 204
+        assert api.send("GET", "/api/users", "/api/users").status_code == 401
+    finally:
+        database.dispose()
+
+
 def test_the_document_names_every_operation_these_tests_send():
     sent = {
+        ("get", "/api/session"),
+        ("post", "/api/session"),
+        ("delete", "/api/session"),
+        ("get", "/api/users"),
+        ("post", "/api/users"),
+        ("patch", "/api/users/{username}"),
+        ("delete", "/api/users/{username}"),
         ("get", "/api/notes"),
         ("post", "/api/notes"),
         ("get", "/api/notes/{note_id}"),

@@ -62,6 +62,16 @@ def test_migrate_on_start_auto_is_off_for_server_databases():
         ({"DATABASE_URL": "not a url"}, "DATABASE_URL", "postgresql+psycopg://"),
         ({"DB_WAIT_TIMEOUT": "soon"}, "DB_WAIT_TIMEOUT", "number"),
         ({"ATTACHMENT_STORE": "s3"}, "ATTACHMENT_STORE", "files, database"),
+        ({"AUTH_MODE": "closed"}, "AUTH_MODE", "open, accounts, proxy"),
+        ({"AUTH_MODE": "proxy"}, "AUTH_PROXY_TRUSTED", "AUTH_MODE=proxy needs it"),
+        ({"AUTH_PROXY_TRUSTED": "10.0.0.0/33"}, "AUTH_PROXY_TRUSTED", "10.0.0.5,172.18.0.0/16"),
+        ({"AUTH_PROXY_USER_HEADER": "Remote User"}, "AUTH_PROXY_USER_HEADER", "header name"),
+        ({"ADMIN_USERNAME": "root"}, "ADMIN_USERNAME", "ADMIN_PASSWORD_FILE"),
+        ({"ADMIN_PASSWORD": "Lo0ng-enough-pass"}, "ADMIN_PASSWORD", "ADMIN_USERNAME"),
+        ({"ADMIN_USERNAME": "Root Admin", "ADMIN_PASSWORD": "x" * 20}, "ADMIN_USERNAME", "a-z"),
+        ({"ADMIN_USERNAME": "root", "ADMIN_PASSWORD": "sh0rt-pw"}, "ADMIN_PASSWORD", "at least 12"),
+        ({"ADMIN_USERNAME": "root", "ADMIN_PASSWORD": "a" * 30}, "ADMIN_PASSWORD", "trivial"),
+        ({"AUTH_THROTTLE_MAX_FAILURES": "0"}, "AUTH_THROTTLE_MAX_FAILURES", "from 1 to 1000"),
     ],
 )
 def test_invalid_settings_name_the_variable_and_the_fix(overrides, variable, hint):
@@ -70,6 +80,27 @@ def test_invalid_settings_name_the_variable_and_the_fix(overrides, variable, hin
     message = str(info.value)
     assert message.startswith(variable), message
     assert hint in message
+
+
+def test_access_control_defaults_to_open_and_reads_the_admin_password_from_a_file(tmp_path):
+    config = load()
+    assert (config.auth_mode, config.admin_username) == ("open", "")
+    assert (config.auth_throttle_max_failures, config.auth_throttle_window_s) == (5, 900)
+    assert config.auth_proxy_user_header == "Remote-User"
+    assert config.auth_proxy_groups_header == "Remote-Groups"
+    assert config.auth_proxy_admin_group == "noticeboard-admins"
+    secret_file = tmp_path / "admin"
+    secret_file.write_text("Correct-Horse-Battery-9\n")
+    config = load(
+        AUTH_MODE="Proxy",
+        AUTH_PROXY_TRUSTED="10.0.0.5, 172.18.0.0/16",
+        ADMIN_USERNAME="Root",
+        ADMIN_PASSWORD_FILE=str(secret_file),
+    )
+    assert config.auth_mode == "proxy"
+    assert [str(n) for n in config.auth_proxy_trusted] == ["10.0.0.5/32", "172.18.0.0/16"]
+    assert (config.admin_username, config.admin_password) == ("root", "Correct-Horse-Battery-9")
+    assert "Correct-Horse" not in repr(config)
 
 
 def test_development_generates_a_key_when_none_is_set():
@@ -163,5 +194,9 @@ def test_a_bad_secret_file_is_named_with_the_fix(tmp_path, content, overrides, h
 
 def test_only_secrets_are_read_from_files():
     # MAINTENANCE_FILE is a setting of its own, not MAINTENANCE from a file.
-    assert {s.name for s in settings.SETTINGS if s.secret} == {"SECRET_KEY", "DATABASE_URL"}
+    assert {s.name for s in settings.SETTINGS if s.secret} == {
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "ADMIN_PASSWORD",
+    }
     assert load(MAINTENANCE_FILE="/srv/nb/flag").maintenance_file == Path("/srv/nb/flag")
