@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -39,6 +40,24 @@ SCENARIO = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
 # beside it (a shipped hosts.yml, group_vars).
 INVENTORY = str(Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent)
 EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
+
+
+# --- the app under test ----------------------------------------------------------------
+
+
+@cache
+def app_head_revision() -> str:
+    """The newest schema revision of the app in this checkout (src/'s Alembic versions):
+    what an image built from it reports on /readyz before a test release's migration."""
+    parents = {}
+    for path in (PROJECT / "src" / "noticeboard" / "migrations" / "versions").glob("*.py"):
+        text = path.read_text()
+        found = re.search(r'^revision = "([^"]+)"', text, re.MULTILINE)
+        if found:
+            down = re.search(r'^down_revision = "([^"]+)"', text, re.MULTILINE)
+            parents[found.group(1)] = down.group(1) if down else None
+    (head,) = set(parents) - set(parents.values())
+    return head
 
 
 # --- the inventory ---------------------------------------------------------------------

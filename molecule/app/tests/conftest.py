@@ -11,11 +11,23 @@ from __future__ import annotations
 import json
 
 import pytest
-from verifylib import Response, converge, ensure, group_inventory, http, run_playbook
+from verifylib import (
+    Response,
+    app_head_revision,
+    converge,
+    ensure,
+    group_inventory,
+    http,
+    run_playbook,
+)
 
 HOST = "nb-mol-app"
 DIR = "/opt/noticeboard"
 IMAGE = "registry:5000/nb-molecule/noticeboard"
+# The schema revisions of the releases: v1, v1b and v2 are this checkout's image, v3 adds
+# one expand-only migration on top of it (files/v3).
+BEFORE = app_head_revision()
+AFTER = "next_edited_at"
 APP_URL = "http://127.0.0.1:8000"
 
 

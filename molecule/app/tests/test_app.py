@@ -7,6 +7,8 @@ import json
 
 import pytest
 from conftest import (
+    AFTER,
+    BEFORE,
     DIR,
     HOST,
     IMAGE,
@@ -159,17 +161,17 @@ def test_an_upgrade_keeps_the_image_rollback_would_return_to(host):
 
 def test_upgrade_runs_the_migration_once_and_keeps_the_data(host, on_v2):
     notes_before, sums_before = all_notes(host), upload_sums(host)
-    assert readiness(host)["revision"] == "0003"
+    assert readiness(host)["revision"] == BEFORE
     out = playbook("upgrade", "-e", "noticeboard_image_tag=v3")
     assert container_image(host) == "registry:5000/nb-molecule/noticeboard:v3"
-    assert readiness(host)["revision"] == "0004"
+    assert readiness(host)["revision"] == AFTER
     assert all_notes(host) == notes_before
     assert upload_sums(host) == sums_before
     log = host.file(f"{DIR}/migrations.log").content_string.strip().splitlines()
-    assert len(log) == 2 and "0003 -> 0004 (upgrade.yml)" in log[-1], log
+    assert len(log) == 2 and f"{BEFORE} -> {AFTER} (upgrade.yml)" in log[-1], log
     record = json.loads(host.file(f"{DIR}/release-previous.json").content_string)
     assert record["image"] == "registry:5000/nb-molecule/noticeboard:v2"
-    assert (record["revision_before"], record["revision_after"]) == ("0003", "0004")
+    assert (record["revision_before"], record["revision_after"]) == (BEFORE, AFTER)
     assert record["backup"] in backup_sets(host)
     assert "failed=0" in out
 
@@ -198,13 +200,14 @@ def test_rollback_returns_to_the_previous_image_and_the_pre_migration_backup(hos
     preview = playbook("rollback", "--check")
     assert (
         f"Check mode: rollback.yml would switch {HOST} back from {IMAGE}:v3 to {IMAGE}:v2 and "
-        f"restore the backup set {record['backup']} taken before its upgrade migrated 0003 -> 0004"
+        f"restore the backup set {record['backup']} taken before its upgrade migrated "
+        f"{BEFORE} -> {AFTER}"
     ) in preview, preview[-3000:]
     assert (container_image(host), started(host)) == (f"{IMAGE}:v3", was_started)
     assert release_record(host) == record
     playbook("rollback")
     assert container_image(host) == "registry:5000/nb-molecule/noticeboard:v2"
-    assert readiness(host)["revision"] == "0003"
+    assert readiness(host)["revision"] == BEFORE
     assert all_notes(host) == notes_at_upgrade
     assert host.file(f"{DIR}/release-rolled-back.json").exists
     assert not host.file(f"{DIR}/release-previous.json").exists

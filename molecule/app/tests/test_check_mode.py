@@ -15,7 +15,7 @@ import secrets
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import DIR, HOST, IMAGE, backup_sets, playbook, release_record, started
+from conftest import AFTER, BEFORE, DIR, HOST, IMAGE, backup_sets, playbook, release_record, started
 from verifylib import ensure, group_inventory, host_state, playbook_path, run_playbook, variables
 
 BACKUPS = "/var/backups/noticeboard"
@@ -41,8 +41,8 @@ def test_check_mode_on_the_converged_host_changes_nothing_and_prints_no_secret(
     record = {
         "image": f"{IMAGE}:v2",
         "upgraded_to": f"{IMAGE}:v3",
-        "revision_before": "0003",
-        "revision_after": "0004",
+        "revision_before": BEFORE,
+        "revision_after": AFTER,
         "backup": backup_sets(host)[-1],
         "at": "2026-01-01T00:00:00Z",
     }

@@ -2,4 +2,4 @@
 # (a new column) is committed before the second one fails.
 ARG BASE=registry:5000/nb-molecule/noticeboard:v1
 FROM ${BASE}
-COPY 0004_fails_half_way.py /opt/app/noticeboard/migrations/versions/
+COPY next_fails_half_way.py /opt/app/noticeboard/migrations/versions/
