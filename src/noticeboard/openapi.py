@@ -32,6 +32,16 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _json_body(schema_name: str) -> dict[str, Any]:
+    """A required JSON request body of one of the document's schemas."""
+    return {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}
+        },
+    }
+
+
 def _error(description: str) -> dict[str, Any]:
     return _json(_ERROR_REF, description)
 
@@ -513,12 +523,7 @@ def _account_paths() -> dict[str, Any]:
                 "tags": tag,
                 "summary": "Sign in (AUTH_MODE=accounts); sets a new session cookie.",
                 "parameters": [_CSRF, _ORIGIN],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Credentials"}}
-                    },
-                },
+                "requestBody": _json_body("Credentials"),
                 "responses": {
                     "200": {
                         **identity,
@@ -564,12 +569,7 @@ def _account_paths() -> dict[str, Any]:
                 "tags": tag,
                 "summary": "Create an account (admins).",
                 "parameters": [_CSRF, _ORIGIN],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/NewUser"}}
-                    },
-                },
+                "requestBody": _json_body("NewUser"),
                 "responses": {
                     "201": _json(user, "Created."),
                     "400": _error("A field is missing, malformed, or the password is weak."),
@@ -585,12 +585,7 @@ def _account_paths() -> dict[str, Any]:
                 "tags": tag,
                 "summary": "Change an account's role or password (admins).",
                 "parameters": [_USERNAME, _CSRF, _ORIGIN],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/UserChange"}}
-                    },
-                },
+                "requestBody": _json_body("UserChange"),
                 "responses": {
                     "200": _json(user, "Changed."),
                     "400": _error("A field is malformed, or the password is weak."),
