@@ -365,15 +365,12 @@ def sign_in():
     wait = throttle.retry_after(name, address)
     if wait is not None:
         audit_line("sign-in-throttled", name, address)
-        error = jsonify(
-            {
-                "error": f"too many failed sign-ins; try again in {wait} seconds",
-                "field": "username",
-            }
+        raise ApiError(
+            429,
+            f"too many failed sign-ins; try again in {wait} seconds",
+            "username",
+            retry_after=wait,
         )
-        error.status_code = 429
-        error.headers["Retry-After"] = str(wait)
-        return error
     user = accounts.find(db(), name)
     if not accounts.password_matches(user, password) or user is None:
         count = throttle.record(name, address)

@@ -15,11 +15,19 @@ log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, field: str | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        field: str | None = None,
+        retry_after: int | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.message = message
         self.field = field
+        #: Seconds for the ``Retry-After`` header of a refusal that ends by itself (429).
+        self.retry_after = retry_after
 
 
 #: ASCII digits only: ``str.isdigit`` also accepts "²", which ``int`` refuses, and
@@ -45,7 +53,10 @@ def _body(status: int, message: str, field: str | None = None):
 def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
-        return _body(exc.status, exc.message, exc.field)
+        body, status = _body(exc.status, exc.message, exc.field)
+        if exc.retry_after is not None:
+            body.headers["Retry-After"] = str(exc.retry_after)
+        return body, status
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(_exc):
