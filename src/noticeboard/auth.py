@@ -269,12 +269,14 @@ class Throttle:
         self.limit = cfg.auth_throttle_max_failures
         self.window = cfg.auth_throttle_window_s
 
+    @staticmethod
+    def _keys(username: str, address: str):
+        """What failures are counted by: the account, and the client address."""
+        return ((SignInFailure.username, username), (SignInFailure.address, address))
+
     def _counted(self, session, since, username: str, address: str) -> dict[str, list]:
         found = {}
-        for column, value in (
-            (SignInFailure.username, username),
-            (SignInFailure.address, address),
-        ):
+        for column, value in self._keys(username, address):
             found[column.key] = list(
                 session.scalars(
                     select(SignInFailure.created_at)
@@ -311,10 +313,7 @@ class Throttle:
                     .select_from(SignInFailure)
                     .where(column == value, SignInFailure.created_at > since)
                 )
-                for column, value in (
-                    (SignInFailure.username, username),
-                    (SignInFailure.address, address),
-                )
+                for column, value in self._keys(username, address)
             ]
         return max(counts)
 
