@@ -13,12 +13,19 @@ from conftest import APP_DIR, DB_DIR, SECRET_NAMES, address, group, sql
 from verifylib import probe, variables
 
 
-def drop_counter(db) -> int:
-    """Packets the firewall's DROP rule has dropped so far."""
-    out = db.check_output("iptables -w 10 -L NOTICEBOARD-MARIADB -v -x -n")
+def dropped_by(host, chain: str, rules: int | None = None) -> int:
+    """Packets the DROP rules of one of our iptables chains on HOST have dropped so far
+    (checking, when RULES is given, that the chain holds that many DROP rules)."""
+    out = host.check_output(f"iptables -w 10 -L {chain} -v -x -n")
     rows = [line.split() for line in out.splitlines() if " DROP " in f" {line} "]
-    assert len(rows) == 1, out
-    return int(rows[0][0])
+    if rules is not None:
+        assert len(rows) == rules, out
+    return sum(int(row[0]) for row in rows)
+
+
+def drop_counter(db) -> int:
+    """Packets the MariaDB firewall's one DROP rule has dropped so far."""
+    return dropped_by(db, "NOTICEBOARD-MARIADB", rules=1)
 
 
 def test_the_app_hosts_reach_mariadb(apps, db_address):
@@ -41,8 +48,7 @@ def test_the_lb_host_cannot_connect_to_mariadb(lb, db, apps, db_address):
 
 def published_drops(host) -> int:
     """Packets the published-ports chain (roles/docker_engine) has dropped so far."""
-    out = host.check_output("iptables -w 10 -L NOTICEBOARD-PUBLISHED -v -x -n")
-    return sum(int(line.split()[0]) for line in out.splitlines() if " DROP " in f" {line} ")
+    return dropped_by(host, "NOTICEBOARD-PUBLISHED")
 
 
 def test_the_app_port_answers_the_lb_hosts_only(lb, db, apps):
