@@ -66,9 +66,12 @@ def ensure_packages() -> None:
         return
     if shutil.which("apt-get") is None:
         raise ServiceError(f"packages {missing} are missing and apt-get is not available")
-    install = ("apt-get", "install", "-y", "--no-install-recommends", *missing)
+    # The image session runs beside this one (scripts/test-all) and may be installing
+    # packages itself: wait for dpkg's lock rather than fail on it.
+    wait = ("-o", "DPkg::Lock::Timeout=900")
+    install = ("apt-get", *wait, "install", "-y", "--no-install-recommends", *missing)
     if _run(*install, check=False).returncode != 0:
-        _run("apt-get", "update")
+        _run("apt-get", *wait, "update")
         _run(*install)
 
 
