@@ -175,6 +175,12 @@ def engine_answers() -> bool:
 
 
 def ensure_engine() -> None:
+    # Two sessions starting side by side must not both start a dockerd.
+    with locked("engine"):
+        _ensure_engine()
+
+
+def _ensure_engine() -> None:
     if engine_answers():
         say("docker engine answers; leaving it alone")
         return
@@ -1097,21 +1103,24 @@ def main(argv: list[str] | None = None) -> None:
         return
     ensure_engine()
     if args.command == "up":
-        ensure_compose()
-        names = [n for n in args.images.split(",") if n]
-        if any(IMAGES[n].arch != "amd64" for n in names if n in IMAGES):
-            ensure_binfmt()
-        ensure_images(names)
-        # Before any test host of this run boots: later checks compare with this.
-        check_mounts(record=True)
-        if not args.no_registry:
-            ensure_registry()
-            seed_registry()
-        ensure_apt_cache()
-        if not args.no_docker_repo:
-            ensure_docker_repo()
-        if not args.no_pebble:
-            ensure_pebble()
+        # Sessions that start side by side (scripts/test-all) bring the test-bed up in
+        # turn: the first starts the engine and the services, the next finds them running.
+        with locked("up"):
+            ensure_compose()
+            names = [n for n in args.images.split(",") if n]
+            if any(IMAGES[n].arch != "amd64" for n in names if n in IMAGES):
+                ensure_binfmt()
+            ensure_images(names)
+            # Before any test host of this run boots: later checks compare with this.
+            check_mounts(record=True)
+            if not args.no_registry:
+                ensure_registry()
+                seed_registry()
+            ensure_apt_cache()
+            if not args.no_docker_repo:
+                ensure_docker_repo()
+            if not args.no_pebble:
+                ensure_pebble()
         say("ready")
     elif args.command == "compose":
         ensure_compose()

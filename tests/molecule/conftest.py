@@ -1,17 +1,20 @@
 """Order of the Molecule session's tests, for running them side by side.
 
 `nox -s molecule` runs this directory with pytest-xdist (`--dist load`,
-`--maxschedchunk 1`): each worker is handed the test it runs plus one more, queued
-behind it, and that queued test waits however long the first one takes. The scenarios
-come longest first (test_scenarios.py), and the collection checks, which take seconds,
-are put right behind the longest scenario: they are what its worker holds in queue, so
-no scenario waits half an hour behind `cluster` while other workers idle.
+`--maxschedchunk 1`). An xdist worker starts a test only once it holds the next one
+too, and that queued test waits however long the first one takes. The scenarios come
+longest first (test_scenarios.py); the scheduler below never queues a second scenario
+behind one a worker holds: a collection check, which takes seconds, goes there instead.
+Without it `pi` once waited twenty minutes behind `app` while the other workers had run
+out of work, and the session ended with one scenario running alone.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+import pytest
 
 TIMES = Path(__file__).resolve().parents[2] / "build" / "molecule" / "times.json"
 
@@ -30,8 +33,41 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(f"{name:24} {seconds:6d} s")
 
 
+def _is_scenario(nodeid: str) -> bool:
+    return "::test_scenario[" in nodeid
+
+
 def pytest_collection_modifyitems(items):
-    scenarios = [item for item in items if item.originalname == "test_scenario"]
-    quick = [item for item in items if item.originalname != "test_scenario"]
-    if scenarios and quick:
-        items[:] = [scenarios[0], *quick, *scenarios[1:]]
+    # Scenarios first, longest first as test_scenarios.py lists them; then the checks.
+    items.sort(key=lambda item: not _is_scenario(item.nodeid))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScheduling
+
+    class ScenarioAtATime(LoadScheduling):
+        """xdist's load scheduling, except that a worker holding a scenario is sent a
+        collection check as the test it needs queued, never the next scenario; only
+        when no check is left does a scenario queue behind another."""
+
+        def _send_tests(self, node, num: int) -> None:
+            chosen: list[int] = []
+            for _ in range(num):
+                if not self.pending:
+                    break
+                index = self.pending[0]
+                held = [*self.node2pending[node], *chosen]
+                if any(_is_scenario(self.collection[i]) for i in held):
+                    index = next(
+                        (i for i in self.pending if not _is_scenario(self.collection[i])), index
+                    )
+                self.pending.remove(index)
+                chosen.append(index)
+            if chosen:
+                self.node2pending[node].extend(chosen)
+                node.send_runtest_some(chosen)
+
+    return ScenarioAtATime(config, log)
