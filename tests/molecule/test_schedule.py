@@ -37,10 +37,14 @@ def collection() -> list[str]:
     return scenarios + checks
 
 
+def scenario(nodeid: str) -> str | None:
+    """The scenario a test runs, or None for a collection check."""
+    return nodeid.split("[")[1].rstrip("]") if conftest._is_scenario(nodeid) else None
+
+
 def seconds(nodeid: str) -> float:
-    if "[" in nodeid:
-        return SCENARIOS[nodeid.split("[")[1].rstrip("]")]
-    return 1
+    name = scenario(nodeid)
+    return SCENARIOS[name] if name else 1
 
 
 # What xdist's scheduler reads of pytest's configuration, for `-n 3 --maxschedchunk 1`.
@@ -71,8 +75,8 @@ def run(scheduler) -> dict[str, float]:
         if len(worker.held) >= 2 or worker.shutting_down:
             index = worker.held.pop(0)
             running[worker] = index
-            if "[" in items[index]:
-                started[items[index].split("[")[1].rstrip("]")] = now
+            if name := scenario(items[index]):
+                started[name] = now
             heapq.heappush(events, (now + seconds(items[index]), workers.index(worker), index))
 
     for worker in workers:
