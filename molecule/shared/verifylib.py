@@ -17,7 +17,8 @@ same calls work in every scenario and in a copy of one under another name.
   inventory, a board that is down or read-only for maintenance). ``signed_out=True``
   sends none, for the checks that a stranger is refused.
   ``session_cookie`` hands the same cookie to what runs in a host on its own (a load
-  generator, a batch of downloads), so nothing else signs in by itself;
+  generator, a batch of downloads), so nothing else signs in by itself; ``Load`` runs
+  ``loadgen.py`` (beside this module) in a host with it;
 - ``run_playbook`` and ``converge``: ansible-playbook against the scenario's inventory,
   with the run's output and its PLAY RECAP counters (``PlaybookRun``); ``start_playbook``
   starts one in the background (``BackgroundRun``: finish it, or kill it half-way);
@@ -538,6 +539,74 @@ def wait_ready(host, url: str, *, within: float = 300, interval: float = 1, **re
         if answer.status == 200 or time.monotonic() > deadline:
             return answer
         time.sleep(interval)
+
+
+class Load:
+    """loadgen.py (beside this module) running inside a host for the duration of a `with`
+    block: reads, writes, uploads and STREAMS event streams through URL (with SITE as the
+    Host header), signed in with http()'s session for that origin. Afterwards `result`
+    holds the summary it printed last. CONTAINER is the host's container (a docker://
+    testinfra host's own name by default); the other arguments go to loadgen.py."""
+
+    def __init__(
+        self,
+        host,
+        *,
+        url: str,
+        site: str,
+        since: int,
+        tag: str,
+        streams: int,
+        pause: float,
+        upload_every: int,
+        max_seconds: int,
+        max_requests: int,
+        settle: int,
+        container: str = "",
+    ) -> None:
+        self.host, self.tag = host, tag
+        self.container = container or host.backend.name
+        # Not /tmp: systemd mounts a tmpfs there, which hides what `docker cp` writes.
+        self.stop_file = f"/root/{tag}.stop"
+        self.script = f"/root/{tag}.py"
+        loadgen = str(Path(__file__).with_name("loadgen.py"))
+        subprocess.run(["docker", "cp", loadgen, f"{self.container}:{self.script}"], check=True)
+        self.cookie = session_cookie(host, url, host_header=site)
+        self.args = [
+            *("--url", url, "--host", site, "--since", str(since), "--streams", str(streams)),
+            *("--writers", "2", "--readers", "2", "--pause", str(pause)),
+            *("--upload-every", str(upload_every), "--settle", str(settle)),
+            *("--max-seconds", str(max_seconds), "--max-requests", str(max_requests)),
+            *("--stop-file", self.stop_file, "--tag", tag),
+        ]
+        self.process: subprocess.Popen[str] | None = None
+        self.result: dict = {}
+
+    def __enter__(self) -> Load:
+        # The cookie goes by environment (`-e NAME` copies it from docker's own), not argv.
+        self.process = subprocess.Popen(
+            [
+                *("docker", "exec", "-e", "LOADGEN_COOKIE", self.container),
+                *("python3", self.script, *self.args),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "LOADGEN_COOKIE": self.cookie},
+        )
+        first = json.loads(self.process.stdout.readline() or "{}")
+        if first.get("phase") != "running":
+            self.__exit__(None, None, None)
+            raise AssertionError(f"the load did not start: {first} {self.result}")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.host.run("touch %s", self.stop_file)
+        out, err = self.process.communicate(timeout=300)
+        lines = out.strip().splitlines()
+        assert lines, f"loadgen printed nothing; stderr: {err[-3000:]}"
+        self.result = json.loads(lines[-1])
+        self.host.run("rm -f %s %s", self.stop_file, self.script)
 
 
 # Runs inside a host: opens a TCP connection and prints what the server says first
