@@ -173,6 +173,12 @@ def end_sessions(db: Database, user_id: int) -> None:
             user.session_version += 1
 
 
+def count_admins(db: Database) -> int:
+    """How many accounts are admins (``noticeboard db check --json``'s ``admins``)."""
+    with db.reading() as session:
+        return _admins(session)
+
+
 def ensure_first_admin(db: Database, config: settings.Settings) -> str | None:
     """Create ADMIN_USERNAME when both admin settings are set and no admin exists.
 

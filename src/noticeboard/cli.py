@@ -25,7 +25,8 @@ from noticeboard import settings
 #:      db verify and maintenance
 #:   2  users create|list|set-password|set-role|delete with --json and exit statuses 6, 7;
 #:      db upgrade creates the first admin from ADMIN_USERNAME/ADMIN_PASSWORD
-CLI_VERSION = 2
+#:   3  db check --json: admins, how many admin accounts a schema at head holds (else null)
+CLI_VERSION = 3
 
 EXIT_OK = 0
 EXIT_FAILURE = 1  # could not do it: the database does not answer, a file is unreadable, ...
@@ -293,12 +294,35 @@ def _schema_plan(args: argparse.Namespace):
     return plan, EXIT_OK if plan.state == "head" else EXIT_BEHIND
 
 
+def _admin_count(database_url: str) -> int:
+    """How many admin accounts the database holds (its schema is at head)."""
+    from noticeboard import accounts
+    from noticeboard.db import Database
+
+    database = Database(database_url)
+    try:
+        return accounts.count_admins(database)
+    finally:
+        database.dispose()
+
+
 def cmd_db_check(args: argparse.Namespace) -> int:
     plan, status = _schema_plan(args)
     if plan is None:
         return status
     if args.json:
-        _print_json(plan.as_dict())
+        # Whether `db upgrade` still has a first admin to create (ADMIN_USERNAME): only a
+        # schema at head has the accounts table this release reads.
+        report = plan.as_dict()
+        try:
+            report["admins"] = _admin_count(_load().database_url) if status == EXIT_OK else None
+        except Exception as exc:
+            from noticeboard import migrate
+
+            return _fail(
+                f"cannot count the admins: {migrate.describe_error(exc)}", EXIT_FAILURE, report
+            )
+        _print_json(report)
     elif status == EXIT_OK:
         print(f"schema is at head ({plan.head})")
     else:

@@ -65,7 +65,7 @@ def test_db_check_and_plan_from_empty_to_head(fresh_url, tmp_path):
     for command in ("check", "plan"):
         status, report = answer("db", command, "--json", env=env)
         assert status == cli.EXIT_BEHIND == 3
-        assert set(report) == PLAN_KEYS
+        assert set(report) == PLAN_KEYS | ({"admins"} if command == "check" else set())
         assert report["state"] == "empty" and report["current"] is None
         assert report["head"] == head and report["migrate"] is True
         assert [step["revision"] for step in report["pending"]] == ["0001", "0002", "0003", "0004"]
@@ -90,6 +90,23 @@ def test_db_check_and_plan_from_empty_to_head(fresh_url, tmp_path):
         assert status == 0
         assert report["state"] == "head" and report["at_head"] is True
         assert report["migrate"] is False and report["pending"] == []
+
+
+def test_db_check_counts_the_admins_once_the_schema_is_at_head(fresh_url, tmp_path):
+    """The collection creates a first admin (``db upgrade``) when a board at head has none."""
+    env = base_env(fresh_url, tmp_path, AUTH_MODE="accounts")
+    assert answer("db", "check", "--json", env=env)[1]["admins"] is None
+    migrate.upgrade(fresh_url, "0003")
+    assert answer("db", "check", "--json", env=env)[1]["admins"] is None
+
+    migrate.upgrade(fresh_url)
+    status, report = answer("db", "check", "--json", env=env)
+    assert (status, report["admins"]) == (0, 0)
+    first = {"ADMIN_USERNAME": "root.admin", "ADMIN_PASSWORD": "a long enough secret"}
+    upgrade = run_cli("db", "upgrade", env={**env, **first})
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert answer("db", "check", "--json", env=env)[1]["admins"] == 1
+    assert "admins" not in answer("db", "plan", "--json", env=env)[1]
 
 
 def test_a_schema_from_a_newer_release_is_ahead(fresh_url, tmp_path):

@@ -58,3 +58,36 @@ def test_without_names_only_the_variable_or_the_facts_count():
 def test_an_unknown_host_is_refused_by_name():
     with pytest.raises(AnsibleFilterError, match="'ghost' is not in the inventory"):
         host_address("ghost", HOSTVARS)
+
+
+def _test_plugin(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "plugins" / "test" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.TestModule().tests()[name]
+
+
+ip_network = _test_plugin("ip_network")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("10.0.0.5", True),
+        ("172.18.0.0/16", True),
+        ("10.0.0.5/24", True),  # host bits set: the app accepts it as its network
+        ("fd00::1", True),
+        ("2001:db8::/32", True),
+        ("sso.example.org", False),
+        ("10.0.0.256", False),
+        ("10.0.0.0/33", False),
+        (" 10.0.0.5", False),
+        ("10.0.0.5,10.0.0.6", False),
+        ("", False),
+        (None, False),
+        (["10.0.0.5"], False),
+        (167772165, False),
+    ],
+)
+def test_ip_network_accepts_what_auth_proxy_trusted_accepts(value, expected):
+    assert ip_network(value) is expected

@@ -20,6 +20,7 @@ HOST = hosts_in("all")[0]
 # What the app role needs to get past its checks; the image is the app scenario's.
 APP = {
     "noticeboard_secret_key": "molecule-only-6d2b8f0e4a1c9e7b3f5d2a8c6e0b4f1a",
+    "noticeboard_admin_password": "engine-owner-only-5d1c",
     "noticeboard_image": "registry:5000/nb-molecule/noticeboard",
     "noticeboard_image_tag": "v1",
     "noticeboard_registry_insecure": True,
