@@ -6,11 +6,24 @@ variables Molecule sets for the verifier (MOLECULE_INVENTORY_FILE and friends), 
 same calls work in every scenario and in a copy of one under another name.
 
 - ``http``, ``wait_ready``, ``probe``: requests made from inside a host, with the
-  host's own python3, as a client on that host or its network would make them;
+  host's own python3, as a client on that host or its network would make them. ``http``
+  is signed in: the first request from a host to a board's API (``/api/...``,
+  ``/events``) signs in there as the inventory's admin (``POST /api/session``, the
+  credentials from ``admin_credentials``) and every later request from that host to that
+  origin carries the session cookie. A 401 signs in again once and repeats the request
+  (a converge that changed the secret key, or a board that went back to accounts mode); a
+  board that answers the sign-in with 404 has none (AUTH_MODE open or proxy) and gets no
+  cookie; any other answer to it fails the test, naming it (a wrong password in the
+  inventory, a board that is down or read-only for maintenance). ``signed_out=True``
+  sends none, for the checks that a stranger is refused.
+  ``session_cookie`` hands the same cookie to what runs in a host on its own (a load
+  generator, a batch of downloads), so nothing else signs in by itself; ``Load`` runs
+  ``loadgen.py`` (beside this module) in a host with it;
 - ``run_playbook`` and ``converge``: ansible-playbook against the scenario's inventory,
   with the run's output and its PLAY RECAP counters (``PlaybookRun``); ``start_playbook``
   starts one in the background (``BackgroundRun``: finish it, or kill it half-way);
-- ``variables`` and ``hosts_in``: the inventory as a playbook sees it;
+- ``variables`` and ``hosts_in``: the inventory as a playbook sees it; ``role_default``:
+  what a role falls back on where the inventory sets nothing;
 - ``booted`` and ``wait_until``: waiting for a host or a condition, within a bound;
 - ``ensure``: the heart of an ensure-state fixture. It checks a state and acts only
   when the state does not hold, then checks again, so that a test can ask for the state
@@ -30,8 +43,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import testinfra
+import yaml
 from testinfra.utils.ansible_runner import AnsibleRunner
 
 PROJECT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
@@ -82,14 +97,24 @@ def host_named(name: str):
 
 
 def variables(host: str, *names: str) -> dict:
-    """Variables as a playbook on HOST sees them: templated, vault files decrypted. Read
+    """Variables as a playbook on HOST sees them: templated, vault files decrypted; None
+    for a name the inventory does not set (a role's default is not the inventory's). Read
     once per run (an Ansible run each); the caller gets a copy of its own."""
     return dict(_variables(host, names))
 
 
+def role_default(role: str, name: str):
+    """A role's default for NAME, from the checkout's roles/ROLE/defaults/main.yml."""
+    defaults = yaml.safe_load((PROJECT / "roles" / role / "defaults" / "main.yml").read_text())
+    return defaults[name]
+
+
 @cache
 def _variables(host: str, names: tuple[str, ...]) -> dict:
-    expr = "{{ dict(__names | zip(__names | map('extract', hostvars[inventory_hostname]))) }}"
+    expr = (
+        "{{ dict(__names | zip(__names | map('extract', hostvars[inventory_hostname])"
+        " | map('default', none))) }}"
+    )
     done = subprocess.run(
         [
             *("ansible", host, "-i", INVENTORY),
@@ -291,9 +316,10 @@ def group_inventory(host: str, groups: Sequence[str]) -> Path:
 
 # Runs inside a host with its python3: one request described by a JSON document (method,
 # url, headers, a JSON body or a multipart form, timeout); prints one JSON line with the
-# status (0: no HTTP answer at all), the answer's text and sha256 and, for a form with a
-# file, the sha256 of the bytes sent. HTTPS certificates are not verified: the test
-# load balancer's is self-signed.
+# status (0: no HTTP answer at all), the answer's text (only its first line with
+# `first_line`, for an event stream that would not end), its sha256, its headers (a
+# Set-Cookie among them) and, for a form with a file, the sha256 of the bytes sent.
+# HTTPS certificates are not verified: the test load balancer's is self-signed.
 _CLIENT = r"""
 import hashlib, json, os, ssl, sys, urllib.error, urllib.request, uuid
 spec = json.loads(sys.argv[1])
@@ -325,9 +351,10 @@ except urllib.error.HTTPError as e:
 except OSError as e:
     print(json.dumps({"status": 0, "text": f"{type(e).__name__}: {e}", "sha256": "", "sent": sent}))
     sys.exit()
-body = r.read()
+body = r.readline() if spec.get("first_line") else r.read()
 print(json.dumps({"status": r.status, "text": body.decode(errors="replace"),
-                  "sha256": hashlib.sha256(body).hexdigest(), "sent": sent}))
+                  "sha256": hashlib.sha256(body).hexdigest(), "sent": sent,
+                  "headers": list(r.headers.items())}))
 """
 
 JSON_HEADERS = {"Content-Type": "application/json", "X-Requested-With": "molecule"}
@@ -337,12 +364,13 @@ JSON_HEADERS = {"Content-Type": "application/json", "X-Requested-With": "molecul
 class Response:
     """An answer as the in-host client saw it. STATUS 0: no HTTP answer at all
     (nothing listens, the connection broke or timed out); BODY is parsed JSON when the
-    text is JSON."""
+    text is JSON; HEADERS as the server sent them, in order (Set-Cookie may repeat)."""
 
     status: int
     text: str
     sha256: str
     sent_sha256: str | None = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
     body: object = field(init=False)
 
     def __post_init__(self) -> None:
@@ -350,6 +378,101 @@ class Response:
             self.body = json.loads(self.text)
         except ValueError:
             self.body = self.text
+
+    def cookie(self, name: str) -> str | None:
+        """The value the answer's Set-Cookie gives cookie NAME, or None when it sets none."""
+        for header, value in self.headers:
+            if header.lower() == "set-cookie":
+                pair = value.split(";", 1)[0]
+                key, sep, content = pair.partition("=")
+                if sep and key.strip() == name:
+                    return content.strip()
+        return None
+
+
+# The board's session cookie (noticeboard.auth.COOKIE_NAME).
+SESSION_COOKIE = "noticeboard_session"
+# Paths whose answer depends on who asks: a request to one signs in first.
+_GUARDED = ("/api/", "/events")
+# (host, scheme://address:port, Host header) -> the Cookie header to send there, or ""
+# for a board that has no sign-in (its AUTH_MODE is not accounts).
+_sessions: dict[tuple[str, str, str], str] = {}
+
+
+@cache
+def admin_credentials() -> dict[str, str]:
+    """The first admin's username and password as the inventory gives them to the app
+    role (noticeboard_admin_username, else the role's default, and
+    noticeboard_admin_password), from the first host in `app` (the only host, in
+    scenarios without that group): the JSON body of POST /api/session."""
+    hosts = sorted(_runner().get_hosts("app")) or hosts_in("all")
+    found = variables(hosts[0], "noticeboard_admin_username", "noticeboard_admin_password")
+    username = found["noticeboard_admin_username"] or role_default(
+        "app", "noticeboard_admin_username"
+    )
+    password = found["noticeboard_admin_password"]
+    assert password, f"the inventory gives {hosts[0]} no noticeboard_admin_password"
+    return {"username": username, "password": password}
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _session_key(host, origin: str, host_header: str) -> tuple[str, str, str]:
+    return (host.backend.get_hostname(), _origin(origin), host_header)
+
+
+def _send(host, spec: dict) -> Response:
+    out = host.check_output("python3 -c %s %s", _CLIENT, json.dumps(spec))
+    answer = json.loads(out)
+    return Response(
+        answer["status"],
+        answer["text"],
+        answer["sha256"],
+        answer["sent"],
+        [tuple(pair) for pair in answer["headers"]],
+    )
+
+
+def _sign_in(host, origin: str, host_header: str) -> str:
+    """POST /api/session at ORIGIN from inside HOST as the inventory's admin: the Cookie
+    header for later requests, or "" when the board has no sign-in (404: AUTH_MODE open or
+    proxy). Any other answer fails the test, naming it: a wrong password in the inventory,
+    a board that is down or read-only for maintenance."""
+    credentials = admin_credentials()
+    headers = dict(JSON_HEADERS)
+    if host_header:
+        headers["Host"] = host_header
+    spec = {
+        "method": "POST",
+        "url": f"{_origin(origin)}/api/session",
+        "headers": headers,
+        "json": credentials,
+        "timeout": 30,
+    }
+    answer = _send(host, spec)
+    where = f"{_origin(origin)} (Host: {host_header or '-'}) from {host.backend.get_hostname()}"
+    if answer.status == 404:
+        return ""
+    assert answer.status == 200, (
+        f"signing in as {credentials['username']} at {where}: {answer.status} {answer.text[:300]}"
+    )
+    value = answer.cookie(SESSION_COOKIE)
+    assert value, f"signing in at {where} answered 200 without a {SESSION_COOKIE} cookie"
+    return f"{SESSION_COOKIE}={value}"
+
+
+def session_cookie(host, origin: str, *, host_header: str = "", again: bool = False) -> str:
+    """The Cookie header that http() sends from inside HOST to ORIGIN (a URL; only its
+    scheme, address and port count) with HOST_HEADER: the admin's session there, signed in
+    once and kept, or "" for a board without sign-in. AGAIN signs in afresh. For what runs
+    in a host on its own (a load generator, a batch of downloads), which gets it passed."""
+    key = _session_key(host, origin, host_header)
+    if again or key not in _sessions:
+        _sessions[key] = _sign_in(host, origin, host_header)
+    return _sessions[key]
 
 
 def http(
@@ -363,9 +486,20 @@ def http(
     form: dict[str, str] | None = None,
     file: dict | None = None,
     timeout: float = 15,
+    signed_out: bool = False,
+    first_line: bool = False,
 ) -> Response:
     """One request from inside HOST (a testinfra host). BODY goes as JSON; FORM (fields)
-    and FILE ({"field", "name", and "text" or "size" random bytes}) as multipart."""
+    and FILE ({"field", "name", and "text" or "size" random bytes}) as multipart.
+
+    Signed in as the inventory's admin (the module's docstring says how), unless
+    SIGNED_OUT. FIRST_LINE reads only the first line of the answer (an event stream)."""
+    path = urlsplit(url).path
+    key = _session_key(host, url, host_header)
+    # Signing out ends every session of the account: the admin's, which all tests share.
+    assert signed_out or not (method.upper() == "DELETE" and path == "/api/session"), (
+        "http() would sign the shared admin out everywhere; sign out with signed_out=True"
+    )
     sent_headers = {**JSON_HEADERS, **(headers or {})}
     if host_header:
         sent_headers["Host"] = host_header
@@ -376,10 +510,24 @@ def http(
         "json": body,
         "form": None if form is None and file is None else {"fields": form or {}, "file": file},
         "timeout": timeout,
+        "first_line": first_line,
     }
-    out = host.check_output("python3 -c %s %s", _CLIENT, json.dumps(spec))
-    answer = json.loads(out)
-    return Response(answer["status"], answer["text"], answer["sha256"], answer["sent"])
+    if signed_out:
+        return _send(host, spec)
+
+    def with_cookie(cookie: str) -> dict:
+        return {**spec, "headers": {"Cookie": cookie, **sent_headers}} if cookie else spec
+
+    if key in _sessions or path.startswith(_GUARDED):
+        answer = _send(host, with_cookie(session_cookie(host, url, host_header=host_header)))
+    else:
+        answer = _send(host, spec)
+    if answer.status != 401:
+        return answer
+    # Refused: the session ended (a new secret key, a restored database) or the board has
+    # had sign-in switched on since. Once more with a fresh one, if it gives one.
+    cookie = session_cookie(host, url, host_header=host_header, again=True)
+    return _send(host, with_cookie(cookie)) if cookie else answer
 
 
 def wait_ready(host, url: str, *, within: float = 300, interval: float = 1, **request) -> Response:
@@ -391,6 +539,74 @@ def wait_ready(host, url: str, *, within: float = 300, interval: float = 1, **re
         if answer.status == 200 or time.monotonic() > deadline:
             return answer
         time.sleep(interval)
+
+
+class Load:
+    """loadgen.py (beside this module) running inside a host for the duration of a `with`
+    block: reads, writes, uploads and STREAMS event streams through URL (with SITE as the
+    Host header), signed in with http()'s session for that origin. Afterwards `result`
+    holds the summary it printed last. CONTAINER is the host's container (a docker://
+    testinfra host's own name by default); the other arguments go to loadgen.py."""
+
+    def __init__(
+        self,
+        host,
+        *,
+        url: str,
+        site: str,
+        since: int,
+        tag: str,
+        streams: int,
+        pause: float,
+        upload_every: int,
+        max_seconds: int,
+        max_requests: int,
+        settle: int,
+        container: str = "",
+    ) -> None:
+        self.host, self.tag = host, tag
+        self.container = container or host.backend.name
+        # Not /tmp: systemd mounts a tmpfs there, which hides what `docker cp` writes.
+        self.stop_file = f"/root/{tag}.stop"
+        self.script = f"/root/{tag}.py"
+        loadgen = str(Path(__file__).with_name("loadgen.py"))
+        subprocess.run(["docker", "cp", loadgen, f"{self.container}:{self.script}"], check=True)
+        self.cookie = session_cookie(host, url, host_header=site)
+        self.args = [
+            *("--url", url, "--host", site, "--since", str(since), "--streams", str(streams)),
+            *("--writers", "2", "--readers", "2", "--pause", str(pause)),
+            *("--upload-every", str(upload_every), "--settle", str(settle)),
+            *("--max-seconds", str(max_seconds), "--max-requests", str(max_requests)),
+            *("--stop-file", self.stop_file, "--tag", tag),
+        ]
+        self.process: subprocess.Popen[str] | None = None
+        self.result: dict = {}
+
+    def __enter__(self) -> Load:
+        # The cookie goes by environment (`-e NAME` copies it from docker's own), not argv.
+        self.process = subprocess.Popen(
+            [
+                *("docker", "exec", "-e", "LOADGEN_COOKIE", self.container),
+                *("python3", self.script, *self.args),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "LOADGEN_COOKIE": self.cookie},
+        )
+        first = json.loads(self.process.stdout.readline() or "{}")
+        if first.get("phase") != "running":
+            self.__exit__(None, None, None)
+            raise AssertionError(f"the load did not start: {first} {self.result}")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.host.run("touch %s", self.stop_file)
+        out, err = self.process.communicate(timeout=300)
+        lines = out.strip().splitlines()
+        assert lines, f"loadgen printed nothing; stderr: {err[-3000:]}"
+        self.result = json.loads(lines[-1])
+        self.host.run("rm -f %s %s", self.stop_file, self.script)
 
 
 # Runs inside a host: opens a TCP connection and prints what the server says first

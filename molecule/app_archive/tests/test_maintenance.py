@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from verifylib import group_inventory, hosts_in, http, run_playbook
+from verifylib import group_inventory, hosts_in, http, run_playbook, session_cookie
 
 HOST = hosts_in("all")[0]
 URL = "http://127.0.0.1:8080"
@@ -38,6 +38,8 @@ def write(host):
 
 
 def test_maintenance_on_refuses_writes_serves_reads_and_off_accepts_them(host):
+    # Signed in while writes work: signing in is a write, refused during maintenance.
+    session_cookie(host, URL)
     try:
         assert maintenance("on").counter(HOST) > 0
         assert status(host)["maintenance"] is True

@@ -23,37 +23,42 @@ from conftest import (
     upload,
     via_lb,
 )
-from verifylib import run_playbook, variables, wait_ready
+from verifylib import run_playbook, session_cookie, variables, wait_ready
 
 BACKUP_DIR = "/var/backups/noticeboard"
 # Runs inside an app host: downloads the attachment of each note id from the app on this
-# host (not through the load balancer), one line "<id> <sha256 or HTTP status>" each.
+# host (not through the load balancer), with the Cookie header in argv[2] ("" for none),
+# one line "<id> <sha256 or HTTP status>" each.
 DOWNLOAD = """
 import hashlib, sys, urllib.error, urllib.request
+headers = {"Cookie": sys.argv[2]} if sys.argv[2] else {}
 for note_id in sys.argv[1].split():
     url = f"http://127.0.0.1:8000/api/notes/{note_id}/attachment"
     try:
-        with urllib.request.urlopen(url, timeout=30) as r:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as r:
             print(note_id, hashlib.sha256(r.read()).hexdigest())
     except urllib.error.HTTPError as e:
         print(note_id, e.code)
 """
 
 # Runs inside the lb host, in the background: posts notes titled PREFIX-<n> through the
-# load balancer until the file STOP exists, one line "<n> <status>" per attempt in OUT
-# (status 0: no HTTP answer at all), and "done" when it has stopped.
+# load balancer until the file STOP exists, with the Cookie header in the environment
+# variable WRITER_COOKIE; one line "<n> <status>" per attempt in OUT (status 0: no HTTP
+# answer at all), and "done" when it has stopped.
 WRITER = (
     IN_HOST_TLS
     + """
 import json, os, sys, time, urllib.error, urllib.request
 url, host, prefix, out, stop = sys.argv[1:6]
+headers = {"Host": host, "X-Requested-With": "molecule", "Content-Type": "application/json"}
+if os.environ.get("WRITER_COOKIE"):
+    headers["Cookie"] = os.environ["WRITER_COOKIE"]
 n = 0
 with open(out, "a", buffering=1) as log:
     while not os.path.exists(stop):
         n += 1
         body = json.dumps({"title": f"{prefix}-{n}", "body": "written during the restore"}).encode()
-        req = urllib.request.Request(url + "/api/notes", data=body, method="POST", headers={
-            "Host": host, "X-Requested-With": "molecule", "Content-Type": "application/json"})
+        req = urllib.request.Request(url + "/api/notes", data=body, method="POST", headers=headers)
         try:
             status = urllib.request.urlopen(req, timeout=30, context=ctx).status
         except urllib.error.HTTPError as e:
@@ -79,7 +84,8 @@ def served(apps, notes: list[list[str]]) -> dict[str, dict[str, str]]:
     ids = [row[0] for row in with_files]
     sums = {}
     for app in apps:
-        out = app.check_output("python3 -c %s %s", DOWNLOAD, " ".join(ids))
+        cookie = session_cookie(app, "http://127.0.0.1:8000")
+        out = app.check_output("python3 -c %s %s %s", DOWNLOAD, " ".join(ids), cookie)
         by_id = dict(line.split(" ", 1) for line in out.splitlines())
         sums[app.backend.name] = {row[3]: by_id[row[0]] for row in with_files}
     return sums
@@ -160,7 +166,8 @@ def test_mariadb_backup_and_restore_round_trip(lb, apps, db):
     log, stop = f"/root/{prefix}.log", f"/root/{prefix}.stop"
     started_before = {app.backend.name: started_at(app) for app in apps}
     lb.check_output(
-        "setsid nohup python3 -c %s %s %s %s %s %s >/dev/null 2>&1 &",
+        "WRITER_COOKIE=%s setsid nohup python3 -c %s %s %s %s %s %s >/dev/null 2>&1 &",
+        session_cookie(lb, LB_URL, host_header=LB_NAME),
         WRITER,
         LB_URL,
         LB_NAME,

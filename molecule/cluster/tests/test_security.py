@@ -1,7 +1,9 @@
 """The cluster's security promises: MariaDB's port answers the app hosts only (a real
 connection from the lb host fails), the app's port answers the lb host only, the app's
 account exists for the app hosts' addresses only, no app container sees the Docker
-socket, secrets sit in 0600 files and never appear in Ansible's output."""
+socket, secrets sit in 0600 files and never appear in Ansible's output; through the load
+balancer's HTTPS port, notes, attachments and the event stream are for signed-in users
+only, and headers that a single sign-on proxy would set open nothing."""
 
 from __future__ import annotations
 
@@ -9,8 +11,8 @@ import json
 from urllib.parse import quote
 
 import pytest
-from conftest import APP_DIR, DB_DIR, SECRET_NAMES, address, group, sql
-from verifylib import probe, variables
+from conftest import APP_DIR, DB_DIR, LB_NAME, SECRET_NAMES, address, group, sql, upload
+from verifylib import Response, http, probe, variables
 
 
 def dropped_by(host, chain: str, rules: int | None = None) -> int:
@@ -112,3 +114,57 @@ def test_no_secret_appears_in_verbose_output(verbose_rerun):
     assert "-v" in " ".join(verbose_rerun.args)
     leaked = [name for name, value in secrets.items() if value in output]
     assert leaked == [], leaked
+
+
+# --- who may read the board (AUTH_MODE=accounts, the collection's default) --------------
+
+# What a single sign-on proxy would say about its user. In accounts mode the app believes
+# no such header, and the load balancer drops them from clients anyway.
+FORGED_IDENTITY = {"Remote-User": "admin", "Remote-Groups": "noticeboard-admins"}
+
+
+@pytest.fixture(scope="module")
+def guarded(lb) -> tuple[list[str], str]:
+    """What a stranger must not read: the notes, the attachment of a note that has one
+    (posted now, signed in), and the event stream; with the sha256 of that attachment."""
+    note, digest = upload(lb, "access-check.bin", 2048)
+    return ["/api/notes", f"/api/notes/{note['id']}/attachment", "/events"], digest
+
+
+def from_the_network(db, lb, path: str, **request) -> Response:
+    """GET PATH at the load balancer's public HTTPS port from the db host, which stands for
+    any client on the network; of an event stream only its first line."""
+    url = f"https://{address(lb)}{path}"
+    return http(db, "GET", url, host_header=LB_NAME, first_line=path == "/events", **request)
+
+
+def test_a_stranger_reads_no_note_attachment_or_event(lb, db, guarded):
+    paths, _ = guarded
+    answers = {path: from_the_network(db, lb, path, signed_out=True) for path in paths}
+    assert {path: a.status for path, a in answers.items()} == dict.fromkeys(paths, 401), {
+        path: a.text[:200] for path, a in answers.items()
+    }
+
+
+def test_forged_single_sign_on_headers_open_nothing(lb, db, guarded):
+    paths, _ = guarded
+    answers = {
+        path: from_the_network(db, lb, path, headers=FORGED_IDENTITY, signed_out=True)
+        for path in paths
+    }
+    assert {path: a.status for path, a in answers.items()} == dict.fromkeys(paths, 401), {
+        path: a.text[:200] for path, a in answers.items()
+    }
+
+
+def test_signed_in_the_same_requests_are_served(lb, db, guarded):
+    paths, digest = guarded
+    answers = {path: from_the_network(db, lb, path) for path in paths}
+    assert {path: a.status for path, a in answers.items()} == dict.fromkeys(paths, 200), {
+        path: a.text[:200] for path, a in answers.items()
+    }
+    notes, attachment, events = (answers[path] for path in paths)
+    assert isinstance(notes.body, dict) and notes.body["notes"], notes.text[:300]
+    assert attachment.sha256 == digest
+    # An event stream opens with the reconnection delay (noticeboard.events).
+    assert events.text.startswith("retry:"), events.text[:200]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -36,22 +35,23 @@ from conftest import (
     upload,
     via_lb,
 )
-from verifylib import run_playbook
+from verifylib import Load, run_playbook, session_cookie
 
-LOADGEN = Path(__file__).with_name("loadgen.py")
 STREAMS = 50
 
 # Runs inside the lb host: downloads each note's attachment TIMES times through the load
-# balancer (its servers take turns); prints {note id: ["<status> <sha256>", ...]}.
+# balancer (its servers take turns), with the Cookie header COOKIE ("" for none); prints
+# {note id: ["<status> <sha256>", ...]}.
 DOWNLOAD = (
     IN_HOST_TLS
     + """
 import hashlib, json, sys, urllib.error, urllib.request
-url, host, times, ids = sys.argv[1:5]
+url, host, times, ids, cookie = sys.argv[1:6]
+headers = {"Host": host, **({"Cookie": cookie} if cookie else {})}
 seen = {}
 for note in ids.split(","):
     for _ in range(int(times)):
-        req = urllib.request.Request(f"{url}/api/notes/{note}/attachment", headers={"Host": host})
+        req = urllib.request.Request(f"{url}/api/notes/{note}/attachment", headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=30, context=ctx) as r:
                 digest = hashlib.sha256(r.read()).hexdigest()
@@ -89,56 +89,14 @@ def upload_several(lb, prefix: str, count: int) -> dict[str, str]:
 
 def wrong_downloads(lb, sums: dict[str, str], times: int = 2) -> dict[str, list[str]]:
     """Downloads through the load balancer that did not give back the bytes uploaded."""
+    ids, cookie = ",".join(sums), session_cookie(lb, LB_URL, host_header=LB_NAME)
     out = lb.check_output(
-        "python3 -c %s %s %s %s %s", DOWNLOAD, LB_URL, LB_NAME, str(times), ",".join(sums)
+        "python3 -c %s %s %s %s %s %s", DOWNLOAD, LB_URL, LB_NAME, str(times), ids, cookie
     )
     seen = json.loads(out)
     return {note: got for note, got in seen.items() if got != [f"200 {sums[note]}"] * times} | {
         note: ["never asked"] for note in sums if note not in seen
     }
-
-
-class Load:
-    """loadgen.py running on the lb host for the duration of a `with` block."""
-
-    def __init__(self, lb, since: int, tag: str) -> None:
-        self.lb, self.tag = lb, tag
-        # Not /tmp: systemd mounts a tmpfs there, which hides what `docker cp` writes.
-        self.stop_file = f"/root/{tag}.stop"
-        self.script = f"/root/{tag}.py"
-        subprocess.run(
-            ["docker", "cp", str(LOADGEN), f"{lb.backend.name}:{self.script}"], check=True
-        )
-        self.args = [
-            *("--host", LB_NAME, "--since", str(since), "--streams", str(STREAMS)),
-            *("--writers", "2", "--readers", "2", "--pause", "0.5", "--upload-every", "10"),
-            # Bounds: well above an upgrade on a busy machine, far below the hang guard.
-            *("--max-seconds", "900", "--max-requests", "30000", "--settle", "60"),
-            *("--stop-file", self.stop_file, "--tag", tag),
-        ]
-        self.process: subprocess.Popen[str] | None = None
-        self.result: dict = {}
-
-    def __enter__(self) -> Load:
-        self.process = subprocess.Popen(
-            ["docker", "exec", self.lb.backend.name, "python3", self.script, *self.args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        first = json.loads(self.process.stdout.readline() or "{}")
-        if first.get("phase") != "running":
-            self.__exit__(None, None, None)
-            raise AssertionError(f"the load did not start: {first} {self.result}")
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.lb.run("touch %s", self.stop_file)
-        out, err = self.process.communicate(timeout=300)
-        lines = out.strip().splitlines()
-        assert lines, f"loadgen printed nothing; stderr: {err[-3000:]}"
-        self.result = json.loads(lines[-1])
-        self.lb.run("rm -f %s %s", self.stop_file, self.script)
 
 
 # Two playbook runs under load: minutes on a busy machine.
@@ -153,7 +111,21 @@ def test_a_rolling_upgrade_under_load_fails_no_request_and_loses_nothing(lb, app
     assert wrong_downloads(lb, uploaded) == {}
     since = int(sql(db, "SELECT COALESCE(MAX(id), 0) FROM events")[0][0])
 
-    with Load(lb, since, tag) as load:
+    # Bounds: well above an upgrade on a busy machine, far below the hang guard.
+    load = Load(
+        lb,
+        url=LB_URL,
+        site=LB_NAME,
+        since=since,
+        tag=tag,
+        streams=STREAMS,
+        pause=0.5,
+        upload_every=10,
+        max_seconds=900,
+        max_requests=30000,
+        settle=60,
+    )
+    with load:
         started = time.monotonic()
         done = run_playbook("upgrade", "-e", f"noticeboard_image_tag={UPGRADE_TAG}", ok=None)
         upgrade_seconds = time.monotonic() - started

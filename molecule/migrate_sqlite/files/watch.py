@@ -5,6 +5,10 @@ round) and sends a write
 that can never succeed (an empty JSON object: 400 normally, 503 in maintenance mode), so
 the board's data is never changed by watching. One JSON line per round goes to OUT,
 until STOPFILE exists or 15 minutes have passed.
+
+Every request carries the Cookie header in the environment variable WATCH_COOKIE: the
+session converge.yml signed in with before the move (none when the board has no
+sign-in), so the watcher sees what a signed-in user sees throughout.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import urllib.request
 
 BASE = "http://127.0.0.1:8000"
 HEADERS = {"Content-Type": "application/json", "X-Requested-With": "molecule-watch"}
+if os.environ.get("WATCH_COOKIE"):
+    HEADERS["Cookie"] = os.environ["WATCH_COOKIE"]
 
 
 def call(path: str, data: bytes | None = None, first_line: bool = False) -> tuple[int | None, str]:

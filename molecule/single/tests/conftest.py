@@ -1,4 +1,5 @@
-"""What the single-host tests share: the host, its proxy, its slots and the load generator.
+"""What the single-host tests share: the host, its proxy, its slots and the load (verifylib's
+Load, in this host's container).
 
 inventories/pi puts its one host in `app` and `lb`: HAProxy (roles/loadbalancer) on ports
 80 and 443 in front of the app's two slots (`blue` and `green`, one compose project, fixed
@@ -8,12 +9,10 @@ addresses on the Docker network noticeboard-slots), of which one serves.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
-from verifylib import http, variables
+from verifylib import Load, http, session_cookie, variables
 
 HOST = "noticeboard-pi"
 # molecule.yml: the container of this scenario's host (not its inventory name).
@@ -29,20 +28,19 @@ IMAGE = variables(HOST, "noticeboard_image")["noticeboard_image"]
 # v1 plus an expand-only migration (tests/molecule/images.py): a real upgrade, since a
 # tag of the same image id is "nothing to do" for upgrade.yml.
 UPGRADE_TAG = "upgrade-v2"
-# The cluster's load generator, unchanged: standard library only, run inside the host.
-LOADGEN = Path(__file__).resolve().parents[2] / "cluster" / "tests" / "loadgen.py"
 
-# Runs inside the host: downloads each note's attachment through the proxy; prints
-# {note id: "<status> <sha256>"}.
+# Runs inside the host: downloads each note's attachment through the proxy, with the
+# Cookie header COOKIE ("" for none); prints {note id: "<status> <sha256>"}.
 DOWNLOAD = """
 import hashlib, json, ssl, sys, urllib.error, urllib.request
 ctx = ssl.create_default_context()
 ctx.check_hostname = False
 ctx.verify_mode = ssl.CERT_NONE
-url, site, ids = sys.argv[1:4]
+url, site, ids, cookie = sys.argv[1:5]
+headers = {"Host": site, **({"Cookie": cookie} if cookie else {})}
 seen = {}
 for note in ids.split(","):
-    req = urllib.request.Request(f"{url}/api/notes/{note}/attachment", headers={"Host": site})
+    req = urllib.request.Request(f"{url}/api/notes/{note}/attachment", headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=30, context=ctx) as r:
             seen[note] = f"{r.status} {hashlib.sha256(r.read()).hexdigest()}"
@@ -132,50 +130,28 @@ def upload(host, name: str, size: int) -> tuple[str, str]:
 
 def wrong_downloads(host, sums: dict[str, str]) -> dict[str, str]:
     """Attachments that did not download through the proxy byte for byte as uploaded."""
-    out = host.check_output("python3 -c %s %s %s %s", DOWNLOAD, URL, SITE, ",".join(sums))
+    ids, cookie = ",".join(sums), session_cookie(host, URL, host_header=SITE)
+    out = host.check_output("python3 -c %s %s %s %s %s", DOWNLOAD, URL, SITE, ids, cookie)
     seen = json.loads(out)
     return {n: seen.get(n, "never asked") for n in sums if seen.get(n) != f"200 {sums[n]}"}
 
 
-class Load:
-    """loadgen.py running inside the host for the duration of a `with` block: reads,
-    writes, uploads and STREAMS event streams through HAProxy's HTTPS port."""
-
-    def __init__(self, host, since: int, tag: str, streams: int) -> None:
-        self.host, self.tag = host, tag
-        # Not /tmp: systemd mounts a tmpfs there, which hides what `docker cp` writes.
-        self.stop_file = f"/root/{tag}.stop"
-        self.script = f"/root/{tag}.py"
-        subprocess.run(["docker", "cp", str(LOADGEN), f"{CONTAINER}:{self.script}"], check=True)
-        self.args = [
-            *("--url", URL, "--host", SITE, "--since", str(since), "--streams", str(streams)),
-            *("--writers", "2", "--readers", "2", "--pause", "0.3", "--upload-every", "5"),
-            *("--max-seconds", "600", "--max-requests", "20000", "--settle", "30"),
-            *("--stop-file", self.stop_file, "--tag", tag),
-        ]
-        self.process: subprocess.Popen[str] | None = None
-        self.result: dict = {}
-
-    def __enter__(self) -> Load:
-        self.process = subprocess.Popen(
-            ["docker", "exec", CONTAINER, "python3", self.script, *self.args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        first = json.loads(self.process.stdout.readline() or "{}")
-        if first.get("phase") != "running":
-            self.__exit__(None, None, None)
-            raise AssertionError(f"the load did not start: {first} {self.result}")
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.host.run("touch %s", self.stop_file)
-        out, err = self.process.communicate(timeout=300)
-        lines = out.strip().splitlines()
-        assert lines, f"loadgen printed nothing; stderr: {err[-3000:]}"
-        self.result = json.loads(lines[-1])
-        self.host.run("rm -f %s %s", self.stop_file, self.script)
+def load(host, since: int, tag: str, streams: int) -> Load:
+    """The load through HAProxy's HTTPS port, run inside this scenario's container."""
+    return Load(
+        host,
+        container=CONTAINER,
+        url=URL,
+        site=SITE,
+        since=since,
+        tag=tag,
+        streams=streams,
+        pause=0.3,
+        upload_every=5,
+        max_seconds=600,
+        max_requests=20000,
+        settle=30,
+    )
 
 
 def last_event_id(host) -> int:

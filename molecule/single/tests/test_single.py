@@ -22,9 +22,9 @@ from conftest import (
     LB_CONTAINER,
     SITE,
     UPGRADE_TAG,
-    Load,
     container_state,
     last_event_id,
+    load,
     plain_http,
     servers,
     slots,
@@ -117,11 +117,11 @@ def run_under_load(pi, tag: str, playbook: str, *extra: str) -> tuple[dict, dict
     """PLAYBOOK while the load runs; (load result, writes acknowledged, seconds)."""
     uploaded = dict(upload(pi, f"{tag}-before-{i}.bin", 4096 + 977 * i) for i in range(2))
     assert wrong_downloads(pi, uploaded) == {}
-    with Load(pi, last_event_id(pi), tag, STREAMS) as load:
+    with load(pi, last_event_id(pi), tag, STREAMS) as running:
         started = time.monotonic()
         done = run_playbook(playbook, *extra, ok=None)
         seconds = time.monotonic() - started
-    result, streams = load.result, load.result["streams"]
+    result, streams = running.result, running.result["streams"]
     writes = {int(note_id): title for note_id, title in result["writes"]}
     summary = {
         "seconds": round(seconds, 1),

@@ -1,9 +1,12 @@
 """Load for the rolling-upgrade test: reads, writes, uploads and event streams through the
 load balancer, in a process of its own, bounded in time and in requests.
 
-Standard library only: test_upgrade.py copies it into the lb host and runs it there
-against the load balancer on that host (--url), so it reaches the test hosts and nothing
-else. It
+Standard library only: verifylib's Load copies it into a host (the cluster's lb host,
+the single host) and runs it there against the load balancer on that host (--url), so it
+reaches the test hosts and nothing else. Every request and stream carries the Cookie
+header in the environment variable LOADGEN_COOKIE (verifylib's session, when the board
+has sign-in), so the load is a signed-in member's, and signing in is not its business.
+It
 
 - opens --streams event streams (GET /events with Last-Event-ID: --since). A stream that
   ends or breaks reconnects, after the server's `retry:` delay as a browser would, with
@@ -81,6 +84,8 @@ class Target:
         self.port = parts.port or (443 if self.tls else 80)
         self.host = host
         self.timeout = timeout
+        cookie = os.environ.get("LOADGEN_COOKIE", "")
+        self.identity = {"Cookie": cookie} if cookie else {}
         self.context = ssl.create_default_context()
         # The test load balancer's certificate is self-signed.
         self.context.check_hostname = False
@@ -106,6 +111,7 @@ class Target:
                     "Host": self.host,
                     "X-Requested-With": "loadgen",
                     "Connection": "close",
+                    **self.identity,
                     **headers,
                 },
             )
@@ -152,6 +158,7 @@ class Stream(threading.Thread):
                         "Host": self.target.host,
                         "Accept": "text/event-stream",
                         "Last-Event-ID": str(self.last_id),
+                        **self.target.identity,
                     },
                 )
                 response = conn.getresponse()
