@@ -464,6 +464,12 @@ def _auth(r: _Reader) -> dict[str, Any]:
     mode = r.choice("AUTH_MODE", AUTH_MODES)
     username = normalise_username(r.raw("ADMIN_USERNAME"))
     password = r.raw("ADMIN_PASSWORD")
+    password_file = r.environ.get("ADMIN_PASSWORD" + FILE_SUFFIX, "").strip()
+    if username and not password and password_file:
+        raise SettingsError(
+            f"ADMIN_PASSWORD_FILE={password_file!r} is empty; write the password of "
+            f"{username}, the first admin, into it (at least {MIN_PASSWORD_LENGTH} characters)"
+        )
     if username and not password:
         raise SettingsError(
             "ADMIN_USERNAME is set but ADMIN_PASSWORD is not; set ADMIN_PASSWORD (or "

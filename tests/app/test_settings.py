@@ -82,6 +82,14 @@ def test_invalid_settings_name_the_variable_and_the_fix(overrides, variable, hin
     assert hint in message
 
 
+def test_an_empty_admin_password_file_is_named(tmp_path):
+    empty = tmp_path / "admin_password"
+    empty.write_text("\n")
+    with pytest.raises(settings.SettingsError) as info:
+        load(ADMIN_USERNAME="root", ADMIN_PASSWORD_FILE=str(empty))
+    assert str(info.value).startswith(f"ADMIN_PASSWORD_FILE={str(empty)!r} is empty")
+
+
 def test_access_control_defaults_to_accounts_and_reads_the_admin_password_from_a_file(tmp_path):
     config = load()
     # A board that nobody configured is closed: open has to be asked for by name.
