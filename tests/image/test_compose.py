@@ -73,13 +73,18 @@ def test_prod_without_the_admin_password_file_stops_naming_it(compose_project, i
         c["State"] != "running" for c in project.containers("app")
     )
 
-    # An empty file is no password either: the job fails and says what to write.
-    missing.write_text("")
-    missing.chmod(0o644)
-    result = project("up", "-d", "--wait", "--wait-timeout", "300", check=False)
-    assert result.returncode != 0
-    assert "ADMIN_PASSWORD_FILE='/run/secrets/admin_password' is empty" in project.logs()
-    assert all(c["State"] != "running" for c in project.containers("app"))
+    # A file the app's uid cannot read, or an empty one, is no password either: the
+    # job fails saying so, and the app never starts.
+    for mode, text, said in (
+        (0o600, "Unreadable-pass-0f-it\n", "cannot be read (Permission denied)"),
+        (0o644, "", "is empty"),
+    ):
+        missing.write_text(text)
+        missing.chmod(mode)
+        result = project("up", "-d", "--wait", "--wait-timeout", "300", check=False)
+        assert result.returncode != 0
+        assert f"ADMIN_PASSWORD_FILE='/run/secrets/admin_password' {said}" in project.logs()
+        assert all(c["State"] != "running" for c in project.containers("app"))
 
 
 @pytest.fixture
