@@ -302,12 +302,15 @@ def admin_settings() -> dict[str, str]:
     return {"ADMIN_USERNAME": ADMIN_NAME, "ADMIN_PASSWORD": ADMIN_PASSWORD}
 
 
-def signed_in(base: str) -> httpx.Client:
-    """A client holding the admin's session cookie; the caller closes it."""
-    client = httpx.Client(base_url=base, headers=HEADERS, timeout=60)
-    answer = client.post("/api/session", json={"username": ADMIN_NAME, "password": ADMIN_PASSWORD})
-    assert answer.status_code == 200, answer.text
-    return client
+@contextlib.contextmanager
+def signed_in(base: str) -> Iterator[httpx.Client]:
+    """A client holding the admin's session cookie."""
+    with httpx.Client(base_url=base, headers=HEADERS, timeout=60) as client:
+        answer = client.post(
+            "/api/session", json={"username": ADMIN_NAME, "password": ADMIN_PASSWORD}
+        )
+        assert answer.status_code == 200, answer.text
+        yield client
 
 
 # --- the production file: notes and attachments through restarts (test_compose*.py) ----
