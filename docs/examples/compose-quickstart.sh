@@ -14,7 +14,7 @@ echo "SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))'
 
 # 3. The first admin's password, a Compose secret only the migrate job reads. The app
 #    runs as uid 10001 and must read the file; the 0700 directory keeps others out.
-mkdir -p -m 700 docker/secrets
+install -d -m 700 docker/secrets
 python3 -c 'import secrets; print(secrets.token_urlsafe(18))' > docker/secrets/admin_password
 chmod 644 docker/secrets/admin_password
 echo "Sign in as admin with the password in docker/secrets/admin_password"
