@@ -55,7 +55,8 @@ def test_compose_quickstart_ends_with_a_ready_app_that_asks_for_a_sign_in(checko
             timeout=1200,
         )
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        *_, ready_line, signed_out, signed_in = result.stdout.strip().splitlines()
+        lines = [line for line in result.stdout.splitlines() if line.strip()]
+        *_, ready_line, signed_out, signed_in = lines
         ready = json.loads(ready_line)
         assert ready["status"] == "ready", ready
         # The board it starts is closed to strangers and open to its first admin.
