@@ -63,6 +63,29 @@ import testbed  # noqa: E402 - scripts/testbed.py, found through the path above
 SSE_LADDER = (500, 1000, 2000, 3000, 4000, 5000, 6000)
 SSE_GOAL = 5000
 
+# Every board here asks for a sign-in (AUTH_MODE=accounts, the app's default), so every
+# client sends a session cookie: baseline and candidate pay the same cookie check. The
+# admin is made by `db upgrade` from these settings; each server is signed in to once,
+# before its load, so no figure includes the password hash. One SECRET_KEY for the whole
+# run, as the hosts of a cluster share one, so a cookie from node A works on node B.
+BENCH_ADMIN = "bench"
+BENCH_PASSWORD = secrets.token_urlsafe(24)
+BENCH_SECRET_KEY = secrets.token_urlsafe(48)
+
+
+def sign_in(host: str, port: int) -> str:
+    """The ``Cookie`` header value of a fresh admin session, straight from the app."""
+    request = urllib.request.Request(
+        f"http://{host}:{port}/api/session",
+        data=json.dumps({"username": BENCH_ADMIN, "password": BENCH_PASSWORD}).encode(),
+        headers={"Content-Type": "application/json", "X-Requested-With": "bench"},
+        method="POST",
+    )
+    # The URL is built above from a fixed http:// prefix.
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        cookie = response.headers["Set-Cookie"]
+    return cookie.split(";", 1)[0]
+
 
 def machine() -> str:
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
@@ -139,7 +162,7 @@ class Server:
         self.env = {
             **os.environ,
             "NOTICEBOARD_ENV": "production",
-            "SECRET_KEY": secrets.token_urlsafe(48),
+            "SECRET_KEY": BENCH_SECRET_KEY,
             "DATABASE_URL": database_url,
             "DATA_DIR": str(data_dir),
             "GUNICORN_BIND": f"{host}:{self.port}",
@@ -150,6 +173,9 @@ class Server:
             "GUNICORN_WORKER_CONNECTIONS": "20000",
             "LOG_LEVEL": "WARNING",
             "MIGRATE_ON_START": "false",
+            "AUTH_MODE": "accounts",
+            "ADMIN_USERNAME": BENCH_ADMIN,
+            "ADMIN_PASSWORD": BENCH_PASSWORD,
             **(env or {}),
         }
         self.worker_class = worker_class
@@ -184,6 +210,10 @@ class Server:
             time.sleep(0.2)
         self.__exit__(None, None, None)
         raise RuntimeError("gunicorn did not answer /healthz within 30 s")
+
+    def sign_in(self) -> str:
+        """Straight to this server, whatever route the load takes: one cookie for both."""
+        return sign_in(self.host, self.port)
 
     def worker_pid(self) -> int:
         pids = children(self.proc.pid)
@@ -232,6 +262,7 @@ def sse_client(
     timeout: float = 240,
     wait_s: float = 10,
     tls: bool = False,
+    cookie: str,
 ) -> dict:
     cmd = [
         sys.executable,
@@ -247,6 +278,8 @@ def sse_client(
         # How long a stream may take to connect, and a note to be posted and delivered.
         *("--connect-timeout", str(wait_s), "--deliver-timeout", str(wait_s)),
         "--pause",
+        "--cookie",
+        cookie,
     ]
     if post_port:
         cmd += ["--post-port", str(post_port)]
@@ -320,7 +353,8 @@ def sse_step(worker_class: str, streams: int, route: Route = DIRECT) -> dict:
                 if route.proxy is not None:
                     rss["proxy_mb"] = mb(route.proxy.memory())
 
-            result = sse_client(port, streams, host=host, tls=tls, on_idle=on_idle)
+            cookie = server.sign_in()
+            result = sse_client(port, streams, host=host, tls=tls, on_idle=on_idle, cookie=cookie)
             result["rss_before_kb"] = idle
             result["rss_streams_kb"] = rss["kb"]
             if "proxy_mb" in rss:
@@ -424,7 +458,8 @@ def sse_sync_baseline(command: str) -> int:
         with server:
             # Its one request slot is taken by the first stream: nothing else can happen,
             # so there is no point in waiting long for it.
-            result = sse_client(server.port, 50, events=1, timeout=120, wait_s=3)
+            cookie = server.sign_in()
+            result = sse_client(server.port, 50, events=1, timeout=120, wait_s=3, cookie=cookie)
     delivered = result["delivered"] if result["p99_s"] is not None and result["p99_s"] <= 1 else 0
     record(
         "sse_sync_baseline_streams",
@@ -464,13 +499,19 @@ def ensure_wrk() -> str:
 WRK_SECONDS = 6
 
 
-def wrk(url: str, script: str | None, seconds: int = WRK_SECONDS, connections: int = 16) -> dict:
+def wrk(
+    url: str,
+    script: str | None,
+    *,
+    cookie: str,
+    seconds: int = WRK_SECONDS,
+    connections: int = 16,
+) -> dict:
     cmd = [ensure_wrk(), "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
-        if script:
-            lua.write(script)
-            lua.flush()
-            cmd[1:1] = ["-s", lua.name]
+        lua.write(f'{script or ""}\nwrk.headers["Cookie"] = {json.dumps(cookie)}\n')
+        lua.flush()
+        cmd[1:1] = ["-s", lua.name]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -480,7 +521,9 @@ def wrk(url: str, script: str | None, seconds: int = WRK_SECONDS, connections: i
         "p50_ms": latency["50"],
         "p99_ms": latency["99"],
         "non_2xx": int(errors.group(1)) if errors else 0,
-        "command": " ".join(c if not c.endswith(".lua") else "post.lua" for c in cmd),
+        "command": " ".join(
+            c if not c.endswith(".lua") else ("post.lua" if script else "cookie.lua") for c in cmd
+        ),
     }
 
 
@@ -499,12 +542,13 @@ def bench_api() -> None:
                 server.migrate()
                 with server:
                     base = f"http://127.0.0.1:{server.port}/api/notes"
+                    cookie = server.sign_in()
                     # One second of each kind first: the figures are of a worker that
                     # has served requests already.
-                    wrk(base, WRK_POST, seconds=1)
-                    wrk(base + "?limit=20", None, seconds=1)
-                    post = wrk(base, WRK_POST)
-                    get = wrk(base + "?limit=20", None)
+                    wrk(base, WRK_POST, cookie=cookie, seconds=1)
+                    wrk(base + "?limit=20", None, cookie=cookie, seconds=1)
+                    post = wrk(base, WRK_POST, cookie=cookie)
+                    get = wrk(base + "?limit=20", None, cookie=cookie)
             figures[worker_class] = {"get": get, "post": post}
             print(f"bench: api {db_name} {worker_class}: {json.dumps(figures[worker_class])}")
         suffix = "" if db_name == "sqlite" else "_mariadb"
@@ -536,7 +580,8 @@ def bench_fanout() -> None:
         node_b = Server(url, data, "eventlet")
         node_a.migrate()
         with node_a, node_b:
-            result = sse_client(node_b.port, 50, post_port=node_a.port, events=30)
+            cookie = node_a.sign_in()
+            result = sse_client(node_b.port, 50, post_port=node_a.port, events=30, cookie=cookie)
     print(f"bench: fanout: {json.dumps(result)}")
     command = "nox -s bench -- fanout"
     record(
@@ -609,6 +654,13 @@ class Stack:
         if mariadb:
             env["MARIADB_PASSWORD"] = password
             env["DATABASE_URL"] = f"mysql+pymysql://noticeboard:{password}@mariadb:3306/noticeboard"
+        # The first admin's password, as the compose file's secret: readable by the
+        # app's uid inside, the temporary directory (0700) keeps it from everyone else.
+        admin_secret = Path(self.tmp.name) / "admin_password"
+        admin_secret.write_text(BENCH_PASSWORD + "\n")
+        admin_secret.chmod(0o644)
+        env["ADMIN_USERNAME"] = BENCH_ADMIN
+        env["ADMIN_PASSWORD_SECRET"] = str(admin_secret)
         env_file = Path(self.tmp.name) / "bench.env"
         env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
         env_file.chmod(0o600)
@@ -727,14 +779,16 @@ def idle_memory(ids: dict[str, str], seconds: float = 10) -> dict[str, int]:
 def memory_under_load(stack: Stack, ids: dict[str, str]) -> dict:
     host = stack.address("app")
     base = f"http://{host}:8000/api/notes"
+    cookie = sign_in(host, 8000)
     seen = {}
     with Sampler(ids) as sampler:
 
         def load(_connected) -> None:
-            seen["wrk_post"] = wrk(base, WRK_POST, seconds=MEMORY_WRK_SECONDS)
-            seen["wrk_get"] = wrk(base + "?limit=20", None, seconds=MEMORY_WRK_SECONDS)
+            seconds = MEMORY_WRK_SECONDS
+            seen["wrk_post"] = wrk(base, WRK_POST, cookie=cookie, seconds=seconds)
+            seen["wrk_get"] = wrk(base + "?limit=20", None, cookie=cookie, seconds=seconds)
 
-        result = sse_client(8000, MEMORY_STREAMS, host=host, events=1, on_idle=load)
+        result = sse_client(8000, MEMORY_STREAMS, host=host, events=1, on_idle=load, cookie=cookie)
     return {
         "peak": sampler.peak,
         "peak_total": sampler.peak_total,
@@ -1229,13 +1283,14 @@ def proxy_api(direct: Route, proxied: Route) -> dict[str, dict[str, dict]]:
         server.migrate()
         with server:
             bases = {route.name: route.url(server, "/api/notes") for route in (direct, proxied)}
+            cookie = server.sign_in()
             for base in bases.values():
-                wrk(base, WRK_POST, seconds=1)
-                wrk(base + "?limit=20", None, seconds=1)
+                wrk(base, WRK_POST, cookie=cookie, seconds=1)
+                wrk(base + "?limit=20", None, cookie=cookie, seconds=1)
             for verb, script, query in (("post", WRK_POST, ""), ("get", None, "?limit=20")):
                 for _ in range(PROXY_API_ROUNDS):
                     for name, base in bases.items():
-                        run = wrk(base + query, script, seconds=PROXY_API_SECONDS)
+                        run = wrk(base + query, script, cookie=cookie, seconds=PROXY_API_SECONDS)
                         runs[name].setdefault(verb, []).append(run)
     figures = {
         name: {verb: median_run(verb_runs) for verb, verb_runs in by_verb.items()}

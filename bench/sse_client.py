@@ -14,6 +14,7 @@ Steps, all bounded in time:
    figure) and time, for every stream, the arrival of each note's event;
 4. print the result as one JSON line and exit.
 
+``--cookie`` sends a signed-in session (``noticeboard_session=...``) with every request.
 ``--tls`` speaks HTTPS to a TLS proxy (the proxy group): the certificate is not checked,
 as wrk does not check it either; the figure is the cost of the encryption, not trust.
 """
@@ -32,6 +33,9 @@ import uuid
 
 # The TLS context of every connection when --tls is given, else None (plain HTTP).
 TLS: ssl.SSLContext | None = None
+# The session's "Cookie:" header line (--cookie), sent with every request: the board
+# answers 401 to a signed-out stream or post.
+COOKIE = ""
 
 
 def client_context() -> ssl.SSLContext:
@@ -63,7 +67,9 @@ class Stream:
             self.closed = True
             return
         try:
-            request = f"GET /events HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n"
+            request = (
+                f"GET /events HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n{COOKIE}\r\n"
+            )
             writer.write(request.encode())
             head = await reader.readuntil(b"\r\n\r\n")
             self.ok = head.startswith(b"HTTP/1.1 200") and b"text/event-stream" in head.lower()
@@ -89,7 +95,7 @@ async def post_note(host: str, port: int, body: str) -> float:
         (
             f"POST /api/notes HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
             f"X-Requested-With: bench\r\nContent-Length: {len(payload)}\r\n"
-            "Connection: close\r\n\r\n"
+            f"{COOKIE}Connection: close\r\n\r\n"
         ).encode()
         + payload
     )
@@ -187,7 +193,10 @@ if __name__ == "__main__":
     parser.add_argument("--deliver-timeout", type=float, default=10)
     parser.add_argument("--pause", action="store_true", help="wait for a stdin line when idle")
     parser.add_argument("--tls", action="store_true", help="HTTPS (certificate not checked)")
+    parser.add_argument("--cookie", default="", help="session cookie, NAME=VALUE")
     options = parser.parse_args()
+    if options.cookie:
+        COOKIE = f"Cookie: {options.cookie}\r\n"
     if options.tls:
         TLS = client_context()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

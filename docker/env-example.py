@@ -44,6 +44,16 @@ COMPOSE_VARIABLES: tuple[tuple[str, str | None, bool, str], ...] = (
         "such as 127.0.0.1:8000 behind a reverse proxy on the same machine.",
     ),
     (
+        "ADMIN_PASSWORD_SECRET",
+        "./secrets/admin_password",
+        False,
+        "File on the host (relative to docker/) holding the first admin's password, one "
+        "line of at least 12 characters, readable by uid 10001 (mode 0644 in a 0700 "
+        "directory). docker-compose.prod.yml hands it to the migrate job only, as the "
+        "Compose secret admin_password; `up` fails while it is missing. The admin is "
+        "ADMIN_USERNAME (default admin there), created while the database has no admin.",
+    ),
+    (
         "MARIADB_IMAGE",
         "mariadb:11.8",
         False,
@@ -156,7 +166,9 @@ APP_HEADER = """\
 # From `noticeboard settings env-example`. The compose files fix DATA_DIR=/data and
 # GUNICORN_BIND=0.0.0.0:8000 inside the container, and set NOTICEBOARD_ENV and
 # MIGRATE_ON_START per service (the migrate job runs migrations); the others pass
-# through, empty meaning the default shown.
+# through, empty meaning the default shown. In docker-compose.prod.yml AUTH_MODE is
+# accounts and ADMIN_USERNAME admin unless set here, and the admin's password comes
+# from the file ADMIN_PASSWORD_SECRET names, never from ADMIN_PASSWORD.
 """
 
 

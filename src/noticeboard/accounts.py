@@ -113,6 +113,23 @@ def _admins(session) -> int:
     return session.scalar(select(func.count()).select_from(User).where(User.role == "admin"))
 
 
+#: What to do about a board in accounts mode that has no admin yet: said on its page and
+#: in the log of ``noticeboard serve`` and ``noticeboard db upgrade``.
+NO_ADMIN_STEPS = (
+    "create the first admin on the host with `noticeboard users create NAME --role admin` "
+    "(the password is read from standard input), or set ADMIN_USERNAME and ADMIN_PASSWORD "
+    "(or ADMIN_PASSWORD_FILE) and run `noticeboard db upgrade`"
+)
+NO_ADMIN_WARNING = (
+    f"AUTH_MODE=accounts and there is no admin yet, so nobody can sign in: {NO_ADMIN_STEPS}"
+)
+
+
+def has_admin(db: Database) -> bool:
+    with db.reading() as session:
+        return _admins(session) > 0
+
+
 def create(db: Database, username: str, password: object, role: object) -> User:
     name = check_username(username)
     role = check_role(role)

@@ -75,6 +75,9 @@ NEEDS = {
     "auth.update_user": MANAGE,
     "auth.delete_user": MANAGE,
 }
+#: Endpoints whose answer is the same whoever asks. Every other answer may depend on the
+#: requester, so it names what identifies them in ``Vary`` (see ``vary_by_identity``).
+SAME_FOR_EVERYONE = frozenset({"static", "web.healthz", "web.readyz", "api.openapi_document"})
 ACCOUNTS_ONLY = frozenset(
     {"auth.sign_in", "auth.sign_out", "auth.list_users", "auth.create_user"}
     | {"auth.update_user", "auth.delete_user"}
@@ -125,6 +128,26 @@ def init_app(app: Flask) -> None:
         PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
     )
     app.register_blueprint(bp)
+    app.after_request(vary_by_identity)
+
+
+def vary_by_identity(response: Response) -> Response:
+    """Keep a shared cache from handing one person's answer to another.
+
+    The page, the notes, the stream and the attachments differ (or are refused) by who
+    asks, and who asks is the session cookie or the proxy's headers; without ``Vary`` a
+    cache between the board and its readers could serve a signed-in reader's notes to a
+    signed-out one. Open mode answers everyone alike, so it adds nothing.
+    """
+    cfg = config()
+    if cfg.auth_mode == settings.OPEN or request.endpoint in SAME_FOR_EVERYONE:
+        return response
+    if cfg.auth_mode == settings.ACCOUNTS:
+        response.vary.add("Cookie")
+    else:
+        response.vary.add(cfg.auth_proxy_user_header)
+        response.vary.add(cfg.auth_proxy_groups_header)
+    return response
 
 
 def config() -> settings.Settings:

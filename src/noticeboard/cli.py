@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 
@@ -78,6 +79,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             _first_admin(config)
         except Exception as exc:
             return _fail(f"migration on start failed: {migrate.describe_error(exc)}")
+    _warn_without_admin(config)
     argv = [
         sys.executable,
         "-m",
@@ -166,6 +168,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
             _first_admin(config)
         except Exception as exc:
             return _fail(f"creating the first admin failed: {migrate.describe_error(exc)}")
+        _warn_without_admin(config)
     return 0
 
 
@@ -181,6 +184,31 @@ def _first_admin(config: settings.Settings) -> None:
         database.dispose()
     if done:
         print(done)
+
+
+def _warn_without_admin(config: settings.Settings) -> None:
+    """Say in the log, once per start or upgrade, that nobody can sign in yet, and the fix.
+
+    The board still starts: its page says the same to whoever opens it. A database that
+    does not answer or has no schema yet is left to ``/readyz`` to report.
+    """
+    if config.auth_mode != settings.ACCOUNTS:
+        return
+    from noticeboard import accounts, migrate
+    from noticeboard.db import Database
+
+    database = Database(config.database_url)
+    try:
+        missing = not accounts.has_admin(database)
+    except Exception as exc:
+        logging.getLogger(__name__).debug(
+            "could not look for an admin: %s", migrate.describe_error(exc)
+        )
+        return
+    finally:
+        database.dispose()
+    if missing:
+        logging.getLogger(__name__).warning(accounts.NO_ADMIN_WARNING)
 
 
 def _read_password(args: argparse.Namespace) -> str:

@@ -201,12 +201,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "AUTH_MODE",
-        OPEN,
-        "Who may use the board: ``open`` (anyone who can reach it reads, posts and "
-        "deletes: only for a trusted network), ``accounts`` (people sign in with a "
-        "username and password; members read and post, admins also delete and manage "
-        "accounts) or ``proxy`` (a single sign-on proxy at AUTH_PROXY_TRUSTED names the "
-        "user in AUTH_PROXY_USER_HEADER). See the access control page.",
+        ACCOUNTS,
+        "Who may use the board: ``accounts`` (people sign in with a username and "
+        "password; members read and post, admins also delete and manage accounts; "
+        "create the first admin with ADMIN_USERNAME and ADMIN_PASSWORD or ``noticeboard "
+        "users create NAME --role admin``), ``proxy`` (a single sign-on proxy at "
+        "AUTH_PROXY_TRUSTED names the user in AUTH_PROXY_USER_HEADER) or ``open`` "
+        "(anyone who can reach the board reads, posts and deletes: only for a trusted "
+        "network, and only when set by name). See the access control page.",
     ),
     Setting(
         "ADMIN_USERNAME",
@@ -342,7 +344,7 @@ class Settings:
     gunicorn_graceful_timeout: int
     sse_heartbeat_seconds: float
     sse_poll_seconds: float
-    auth_mode: str = OPEN
+    auth_mode: str = ACCOUNTS
     admin_username: str = ""
     admin_password: str = field(default="", repr=False)
     auth_throttle_max_failures: int = 5
@@ -462,6 +464,12 @@ def _auth(r: _Reader) -> dict[str, Any]:
     mode = r.choice("AUTH_MODE", AUTH_MODES)
     username = normalise_username(r.raw("ADMIN_USERNAME"))
     password = r.raw("ADMIN_PASSWORD")
+    password_file = r.environ.get("ADMIN_PASSWORD" + FILE_SUFFIX, "").strip()
+    if username and not password and password_file:
+        raise SettingsError(
+            f"ADMIN_PASSWORD_FILE={password_file!r} is empty; write the password of "
+            f"{username}, the first admin, into it (at least {MIN_PASSWORD_LENGTH} characters)"
+        )
     if username and not password:
         raise SettingsError(
             "ADMIN_USERNAME is set but ADMIN_PASSWORD is not; set ADMIN_PASSWORD (or "

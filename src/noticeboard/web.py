@@ -7,7 +7,7 @@ import logging
 from flask import Blueprint, current_app, jsonify, render_template
 from sqlalchemy import select
 
-from noticeboard import auth
+from noticeboard import accounts, auth, settings
 from noticeboard.api import PAGE_DEFAULT, db
 from noticeboard.migrate import (
     current_revision,
@@ -34,6 +34,9 @@ def index():
             notes = list(session.scalars(query))
         last_event_id = db().max_event_id()
     more = len(notes) > PAGE_DEFAULT
+    mode = auth.config().auth_mode
+    # Only a signed-out visitor can need it, and only until the first admin exists.
+    no_admin = mode == settings.ACCOUNTS and who.username is None and not accounts.has_admin(db())
     return render_template(
         "index.html",
         notes=notes[:PAGE_DEFAULT],
@@ -41,7 +44,9 @@ def index():
         last_event_id=last_event_id,
         max_upload_mb=current_app.config["MAX_UPLOAD_MB"],
         maintenance=current_app.extensions["noticeboard.maintenance"].active() is not None,
-        mode=auth.config().auth_mode,
+        mode=mode,
+        no_admin=no_admin,
+        no_admin_steps=accounts.NO_ADMIN_STEPS,
         who=who,
         can_read=auth.READ in who.permissions,
         can_post=auth.POST in who.permissions,

@@ -39,6 +39,10 @@ def base_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
         DATA_DIR=str(data_dir),
         LOG_LEVEL="INFO",
         PYTHONUNBUFFERED="1",
+        # Most tests are about notes, not about who may post them, so they use the open
+        # board, named here once; the access tests choose accounts or proxy through
+        # ``extra``, and the default itself is tested in test_settings.py.
+        AUTH_MODE="open",
     )
     env.update(extra)
     return env

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+import subprocess
 import sys
 
 import httpx
@@ -20,7 +21,7 @@ from werkzeug.http import parse_cookie
 from noticeboard import accounts, auth, cli, openapi, settings
 from noticeboard.app import create_app
 
-from helpers import CSRF, WAIT, Server, base_env
+from helpers import CSRF, WAIT, Server, base_env, run_cli
 
 ADMIN_PW = "Admin-pass-0f-the-board"
 MEMBER_PW = "Member-pass-0f-the-board"
@@ -347,6 +348,96 @@ def test_proxy_mode_believes_the_header_only_from_the_trusted_proxy(board):
     outsider = gated.test_client()
     outsider.environ_base.update(REMOTE_ADDR="10.1.0.7", HTTP_REMOTE_USER="max")
     assert outsider.get("/api/notes").status_code == 403
+
+
+def varies_by(response) -> set[str]:
+    return {name.lower() for name in response.vary}
+
+
+@SQLITE_ONLY
+def test_answers_that_depend_on_who_asks_tell_caches_so(board):
+    """A shared cache must key what it keeps by the cookie or the proxy's headers.
+
+    Otherwise it could hand a signed-in reader's notes, page or attachment to the next,
+    signed-out, visitor. Refusals vary too: the same URL answers 200 once signed in.
+    """
+    opened = board()
+    note = note_with_attachment(opened.test_client())
+
+    def answers(client) -> dict[str, object]:
+        stream = client.get("/events", buffered=False)
+        stream.close()
+        return {
+            "page": client.get("/"),
+            "list": client.get("/api/notes"),
+            "get": client.get(f"/api/notes/{note}"),
+            "download": client.get(f"/api/notes/{note}/attachment"),
+            "events": stream,
+            "session": client.get("/api/session"),
+        }
+
+    def same_for_everyone(client) -> list:
+        return [client.get(path) for path in ("/healthz", "/readyz", "/api/openapi.json")]
+
+    accounts_board = board(AUTH_MODE="accounts")
+    people(accounts_board)
+    anonymous = accounts_board.test_client()
+    for client in (anonymous, signed_in(accounts_board, "max", MEMBER_PW)):
+        for name, response in answers(client).items():
+            assert "cookie" in varies_by(response), (name, response.status_code)
+    # (Signed in, every answer renews the cookie, and Flask adds Vary with Set-Cookie.)
+    for response in same_for_everyone(anonymous):
+        assert "cookie" not in varies_by(response), response.request.path
+
+    proxy_board = board(
+        AUTH_MODE="proxy",
+        AUTH_PROXY_TRUSTED="10.1.0.7",
+        AUTH_PROXY_USER_HEADER="X-Auth-User",
+        AUTH_PROXY_GROUPS_HEADER="X-Auth-Groups",
+    )
+    via_proxy = proxy_board.test_client()
+    via_proxy.environ_base.update(REMOTE_ADDR="10.1.0.7", HTTP_X_AUTH_USER="max")
+    for client in (proxy_board.test_client(), via_proxy):
+        for name, response in answers(client).items():
+            assert {"x-auth-user", "x-auth-groups"} <= varies_by(response), name
+        for response in same_for_everyone(client):
+            assert not varies_by(response) & {"x-auth-user", "x-auth-groups", "cookie"}
+
+    # Open mode answers everyone alike; nothing to key a cache by.
+    for name, response in answers(opened.test_client()).items():
+        assert not varies_by(response), (name, response.headers.get("Vary"))
+
+
+@SQLITE_ONLY
+def test_accounts_mode_without_an_admin_starts_and_says_how_to_make_one(fresh_url, tmp_path):
+    """The default mode on a new board: it serves, and its page and log name the fix."""
+    env = base_env(fresh_url, tmp_path / "data", AUTH_MODE="accounts")
+    upgraded = run_cli("db", "upgrade", env=env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert accounts.NO_ADMIN_WARNING in upgraded.stderr
+    server = Server(fresh_url, tmp_path / "data", workers=2, AUTH_MODE="accounts")
+    with server:
+        page = httpx.get(server.url + "/", timeout=WAIT)
+        assert page.status_code == 200
+        assert 'id="no-admin"' in page.text and 'id="sign-in-form"' in page.text
+        assert "noticeboard users create NAME --role admin" in page.text
+        assert httpx.get(server.url + "/api/notes", timeout=WAIT).status_code == 401
+        # Once per start, not once per worker or per visit.
+        httpx.get(server.url + "/", timeout=WAIT)
+        assert server.log().count(accounts.NO_ADMIN_WARNING) == 1, server.log()
+
+        made = subprocess.run(
+            [sys.executable, "-m", "noticeboard", "users", "create", "Root", "--role", "admin"],
+            env=env,
+            input="First-admin-pass-9\n",
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+        )
+        assert made.returncode == 0, made.stderr
+        page = httpx.get(server.url + "/", timeout=WAIT)
+        assert 'id="no-admin"' not in page.text and 'id="sign-in-form"' in page.text
+    assert accounts.NO_ADMIN_WARNING not in run_cli("db", "upgrade", env=env).stderr
 
 
 @SQLITE_ONLY

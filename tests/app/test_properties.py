@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
@@ -147,9 +148,35 @@ class Api:
         return [with_file.get_json()["id"], plain.get_json()["id"]]
 
 
+ADMIN, ADMIN_PASSWORD = "prop-admin", "Properties-pass-0f-the-board"
+
+
+def signed_in_api(shared_url: str, data_dir, contract: Contract, **extra: str) -> Api:
+    """The API as a default board serves it (AUTH_MODE=accounts), to its admin.
+
+    The admin may do everything, so each generated request reaches the checks behind
+    the sign-in; what a signed-out or member client gets is test_access.py's business.
+    """
+    board = create_app(
+        config_for(shared_url, data_dir, MAX_UPLOAD_MB="1", AUTH_MODE="accounts", **extra)
+    )
+    database = board.extensions["noticeboard.db"]
+    if accounts.find(database, ADMIN) is None:
+        accounts.create(database, ADMIN, ADMIN_PASSWORD, "admin")
+    client = board.test_client()
+    signed = client.post(
+        "/api/session", json={"username": ADMIN, "password": ADMIN_PASSWORD}, headers=CSRF
+    )
+    assert signed.status_code == 200, signed.get_data(as_text=True)
+    return Api(board, client, contract)
+
+
 @pytest.fixture
-def api(app, client, contract) -> Api:
-    return Api(app, client, contract)
+def api(app, shared_url, tmp_path, contract) -> Iterator[Api]:
+    """``app`` has emptied the database; the board here signs its admin in on it."""
+    signed = signed_in_api(shared_url, tmp_path / "data", contract)
+    yield signed
+    signed.app.extensions["noticeboard.db"].dispose()
 
 
 @pytest.fixture(params=["files", "database"])
@@ -158,13 +185,11 @@ def store_api(request, api, shared_url, tmp_path):
     if request.param == "files":
         yield api
         return
-    other = create_app(
-        config_for(shared_url, tmp_path / "rows", MAX_UPLOAD_MB="1", ATTACHMENT_STORE="database")
-    )
+    other = signed_in_api(shared_url, tmp_path / "rows", api.contract, ATTACHMENT_STORE="database")
     try:
-        yield Api(other, other.test_client(), api.contract)
+        yield other
     finally:
-        other.extensions["noticeboard.db"].dispose()
+        other.app.extensions["noticeboard.db"].dispose()
 
 
 def ids(seeded: list[int]):

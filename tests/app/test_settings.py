@@ -82,9 +82,19 @@ def test_invalid_settings_name_the_variable_and_the_fix(overrides, variable, hin
     assert hint in message
 
 
-def test_access_control_defaults_to_open_and_reads_the_admin_password_from_a_file(tmp_path):
+def test_an_empty_admin_password_file_is_named(tmp_path):
+    empty = tmp_path / "admin_password"
+    empty.write_text("\n")
+    with pytest.raises(settings.SettingsError) as info:
+        load(ADMIN_USERNAME="root", ADMIN_PASSWORD_FILE=str(empty))
+    assert str(info.value).startswith(f"ADMIN_PASSWORD_FILE={str(empty)!r} is empty")
+
+
+def test_access_control_defaults_to_accounts_and_reads_the_admin_password_from_a_file(tmp_path):
     config = load()
-    assert (config.auth_mode, config.admin_username) == ("open", "")
+    # A board that nobody configured is closed: open has to be asked for by name.
+    assert (config.auth_mode, config.admin_username) == ("accounts", "")
+    assert load(AUTH_MODE="open").auth_mode == "open"
     assert (config.auth_throttle_max_failures, config.auth_throttle_window_s) == (5, 900)
     assert config.auth_proxy_user_header == "Remote-User"
     assert config.auth_proxy_groups_header == "Remote-Groups"

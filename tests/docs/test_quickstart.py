@@ -2,7 +2,7 @@
 
 The quick start in docs/deployment.rst is included from docs/examples/; these tests run
 those very files on the test-bed, in a scratch copy of the repository, and check that
-they end with a ready app.
+they end with a ready app that refuses a signed-out request and serves its first admin.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def checkout(tmp_path: Path) -> Path:
     return testbed.copy_checkout(tmp_path)
 
 
-def test_compose_quickstart_ends_with_a_ready_app(checkout: Path) -> None:
+def test_compose_quickstart_ends_with_a_ready_app_that_asks_for_a_sign_in(checkout: Path) -> None:
     project = f"nbdocs{uuid.uuid4().hex[:8]}"
     port = free_port()
     env = {
@@ -55,10 +55,17 @@ def test_compose_quickstart_ends_with_a_ready_app(checkout: Path) -> None:
             timeout=1200,
         )
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        ready = json.loads(result.stdout.strip().splitlines()[-1])
+        lines = [line for line in result.stdout.splitlines() if line.strip()]
+        *_, ready_line, signed_out, signed_in = lines
+        ready = json.loads(ready_line)
         assert ready["status"] == "ready", ready
+        # The board it starts is closed to strangers and open to its first admin.
+        assert (signed_out, signed_in) == ("signed out: 401", "signed in: 200"), result.stdout
         env_file = (checkout / "docker" / ".env").read_text()
         assert "SECRET_KEY=" in env_file
+        secret = checkout / "docker" / "secrets" / "admin_password"
+        assert secret.stat().st_mode & 0o777 == 0o644
+        assert secret.parent.stat().st_mode & 0o777 == 0o700
     finally:
         subprocess.run(
             [*compose, "down", "-v", "--remove-orphans"],

@@ -289,29 +289,51 @@ def src_copy(tmp_path: Path) -> Path:
     return target
 
 
-# --- the production file: notes and attachments through restarts (test_compose*.py) ----
+# --- signing in: every board the tests start asks for it (AUTH_MODE=accounts) ----------
 
 HEADERS = {"X-Requested-With": "test"}
+#: The first admin of every board the image tests start; a test-only password.
+ADMIN_NAME = "admin"
+ADMIN_PASSWORD = "Image-tests-first-pass-0f-the-board"
+
+
+def admin_settings() -> dict[str, str]:
+    """For a container run without Compose: ``serve`` creates this admin as it migrates."""
+    return {"ADMIN_USERNAME": ADMIN_NAME, "ADMIN_PASSWORD": ADMIN_PASSWORD}
+
+
+@contextlib.contextmanager
+def signed_in(base: str) -> Iterator[httpx.Client]:
+    """A client holding the admin's session cookie."""
+    with httpx.Client(base_url=base, headers=HEADERS, timeout=60) as client:
+        answer = client.post(
+            "/api/session", json={"username": ADMIN_NAME, "password": ADMIN_PASSWORD}
+        )
+        assert answer.status_code == 200, answer.text
+        yield client
+
+
+# --- the production file: notes and attachments through restarts (test_compose*.py) ----
 
 
 def create_note(base: str, payload: bytes) -> dict:
-    response = httpx.post(
-        f"{base}/api/notes",
-        headers=HEADERS,
-        data={"body": "survives restarts\nsecond line"},
-        files={"attachment": ("report.bin", payload, "application/octet-stream")},
-        timeout=60,
-    )
+    with signed_in(base) as client:
+        response = client.post(
+            "/api/notes",
+            data={"body": "survives restarts\nsecond line"},
+            files={"attachment": ("report.bin", payload, "application/octet-stream")},
+        )
     assert response.status_code == 201, response.text
     return response.json()
 
 
 def assert_note_is_there(base: str, note_id: int, payload: bytes) -> None:
     wait_http(f"{base}/readyz")
-    note = httpx.get(f"{base}/api/notes/{note_id}", timeout=30)
-    assert note.status_code == 200, note.text
-    assert note.json()["body"].startswith("survives restarts")
-    attachment = httpx.get(f"{base}/api/notes/{note_id}/attachment", timeout=60)
+    with signed_in(base) as client:
+        note = client.get(f"/api/notes/{note_id}")
+        assert note.status_code == 200, note.text
+        assert note.json()["body"].startswith("survives restarts")
+        attachment = client.get(f"/api/notes/{note_id}/attachment")
     assert attachment.status_code == 200
     assert attachment.content == payload
 
@@ -337,10 +359,23 @@ def persistence_round_trip(project) -> None:
     assert_note_is_there(base, note["id"], payload)
 
 
-def prod_env(image: str, **extra: str) -> dict[str, str]:
+def admin_secret(directory: Path) -> Path:
+    """The first admin's password as docker-compose.prod.yml's secret file, as its users write it.
+
+    Compose bind-mounts the file as it is, so the app's uid must be able to read it.
+    """
+    path = directory / "admin_password"
+    path.write_text(ADMIN_PASSWORD + "\n")
+    path.chmod(0o644)
+    return path
+
+
+def prod_env(image: str, secrets_dir: Path, **extra: str) -> dict[str, str]:
+    """The production file's variables; ADMIN_USERNAME is left to the file's default."""
     return {
         "SECRET_KEY": new_secret_key(),
         "NOTICEBOARD_IMAGE": image,
         "NOTICEBOARD_PUBLISH": "127.0.0.1:",
+        "ADMIN_PASSWORD_SECRET": str(admin_secret(secrets_dir)),
         **extra,
     }

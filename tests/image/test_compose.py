@@ -11,21 +11,80 @@ from pathlib import Path
 
 import httpx
 import pytest
-from imagetools import DEV, PROD, persistence_round_trip, prod_env, wait_http
+from imagetools import (
+    ADMIN_NAME,
+    DEV,
+    PROD,
+    persistence_round_trip,
+    prod_env,
+    signed_in,
+    wait_http,
+)
 
 
-def test_prod_with_sqlite_keeps_notes_and_attachments(compose_project, image):
-    project = compose_project([PROD], prod_env(image))
+def test_prod_with_sqlite_keeps_notes_and_attachments(compose_project, image, tmp_path):
+    project = compose_project([PROD], prod_env(image, tmp_path))
     persistence_round_trip(project)
 
 
-def test_prod_requires_a_secret_key_loudly(compose_project, image):
-    env = prod_env(image)
+def test_prod_requires_a_secret_key_loudly(compose_project, image, tmp_path):
+    env = prod_env(image, tmp_path)
     del env["SECRET_KEY"]
     project = compose_project([PROD], env)
     result = project("config", "--quiet", check=False)
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
+
+
+def test_prod_signs_people_in_and_hands_the_admin_password_to_the_job_only(
+    compose_project, image, tmp_path
+):
+    project = compose_project([PROD], prod_env(image, tmp_path))
+    services = project.config()["services"]
+    assert services["app"]["environment"]["AUTH_MODE"] == "accounts"
+    assert [s["source"] for s in services["migrate"]["secrets"]] == ["admin_password"]
+    assert "secrets" not in services["app"]
+    assert not {"ADMIN_USERNAME", "ADMIN_PASSWORD", "ADMIN_PASSWORD_FILE"} & set(
+        services["app"]["environment"]
+    )
+    project.up()
+    base = f"http://127.0.0.1:{project.port('app')}"
+    for path in ("/api/notes", "/events", "/api/users"):
+        refused = httpx.get(base + path, timeout=30)
+        assert refused.status_code == 401, (path, refused.text)
+        assert "Cookie" in refused.headers["Vary"]
+    with signed_in(base) as client:
+        assert client.get("/api/session").json()["username"] == ADMIN_NAME
+        assert client.get("/api/notes").status_code == 200
+    assert "no admin yet" not in project.logs()
+
+
+def test_prod_without_the_admin_password_file_stops_naming_it(compose_project, image, tmp_path):
+    env = prod_env(image, tmp_path)
+    missing = tmp_path / "admin_password"
+    missing.unlink()
+    project = compose_project([PROD], env)
+    # The file is only read when a container starts: the file itself is valid.
+    project("config", "--quiet")
+    result = project("up", "-d", "--wait", "--wait-timeout", "300", check=False)
+    assert result.returncode != 0
+    assert str(missing) in result.stderr, result.stderr
+    assert project.containers("app") == [] or all(
+        c["State"] != "running" for c in project.containers("app")
+    )
+
+    # A file the app's uid cannot read, or an empty one, is no password either: the
+    # job fails saying so, and the app never starts.
+    for mode, text, said in (
+        (0o600, "Unreadable-pass-0f-it\n", "cannot be read (Permission denied)"),
+        (0o644, "", "is empty"),
+    ):
+        missing.write_text(text)
+        missing.chmod(mode)
+        result = project("up", "-d", "--wait", "--wait-timeout", "300", check=False)
+        assert result.returncode != 0
+        assert f"ADMIN_PASSWORD_FILE='/run/secrets/admin_password' {said}" in project.logs()
+        assert all(c["State"] != "running" for c in project.containers("app"))
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from imagetools import (
     persistence_round_trip,
     prod_env,
     sh,
+    signed_in,
     wait_http,
 )
 
@@ -45,6 +46,7 @@ def start_stack(profile: str, tmp: Path, image: str, mariadb_image: str, postgre
     password = new_secret_key()[:24]
     env = prod_env(
         image,
+        tmp,
         MARIADB_IMAGE=mariadb_image,
         POSTGRES_IMAGE=postgres_image,
         DATABASE_URL=url.format(pw=password),
@@ -79,6 +81,15 @@ def stack(request):
 
 def test_notes_and_attachments_survive_restarts(stack):
     persistence_round_trip(stack)
+
+
+def test_a_signed_out_request_is_refused_and_the_first_admin_signs_in(stack):
+    """The migrate job made the admin from the secret, on either database server."""
+    base = f"http://127.0.0.1:{stack.port('app')}"
+    refused = httpx.get(f"{base}/api/notes", timeout=30)
+    assert refused.status_code == 401, refused.text
+    with signed_in(base) as client:
+        assert client.get("/api/notes").status_code == 200
 
 
 def test_the_database_is_alone_on_an_internal_network(stack):
@@ -187,4 +198,5 @@ def test_a_crashed_app_is_restarted_by_its_policy(postgres_stack):
     port = after["NetworkSettings"]["Ports"]["8000/tcp"][0]["HostPort"]
     base = f"http://127.0.0.1:{port}"
     assert wait_http(f"{base}/readyz").json()["status"] == "ready"
-    assert httpx.get(f"{base}/api/notes", timeout=30).status_code == 200
+    with signed_in(base) as client:
+        assert client.get("/api/notes").status_code == 200

@@ -8,7 +8,7 @@ import threading
 
 import httpx
 import pytest
-from imagetools import host_port, new_secret_key, wait_http
+from imagetools import admin_settings, host_port, new_secret_key, signed_in, wait_http
 
 WAIT = 60
 
@@ -16,16 +16,18 @@ WAIT = 60
 class EventStream(threading.Thread):
     """Reads /events until the server ends the stream; records how it ended."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, cookies: httpx.Cookies):
         super().__init__(daemon=True)
         self.url = url
+        self.cookies = cookies
         self.connected = threading.Event()
         self.ended = threading.Event()
         self.error: BaseException | None = None
 
     def run(self) -> None:
         try:
-            with httpx.stream("GET", self.url, timeout=httpx.Timeout(10, read=WAIT * 2)) as r:
+            timeout = httpx.Timeout(10, read=WAIT * 2)
+            with httpx.stream("GET", self.url, cookies=self.cookies, timeout=timeout) as r:
                 r.raise_for_status()
                 for _ in r.iter_lines():
                     self.connected.set()
@@ -43,6 +45,7 @@ def test_docker_stop_lets_a_slow_request_finish_and_ends_streams(containers, ima
             "SECRET_KEY": new_secret_key(),
             "GUNICORN_WORKERS": "1",
             "GUNICORN_WORKER_CLASS": worker_class,
+            **admin_settings(),
         },
         ports={"8000/tcp": ("127.0.0.1", None)},
         read_only=True,
@@ -51,8 +54,11 @@ def test_docker_stop_lets_a_slow_request_finish_and_ends_streams(containers, ima
     port = host_port(container)
     base = f"http://127.0.0.1:{port}"
     wait_http(f"{base}/readyz")
+    with signed_in(base) as client:
+        cookies = client.cookies
+    cookie = "; ".join(f"{name}={value}" for name, value in cookies.items())
 
-    stream = EventStream(f"{base}/events")
+    stream = EventStream(f"{base}/events", cookies)
     stream.start()
     assert stream.connected.wait(WAIT), "the event stream did not open"
 
@@ -63,7 +69,7 @@ def test_docker_stop_lets_a_slow_request_finish_and_ends_streams(containers, ima
     sock.sendall(
         b"POST /api/notes HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"X-Requested-With: test\r\nConnection: close\r\n"
-        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + f"Cookie: {cookie}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
         + body[:half]
     )
 
