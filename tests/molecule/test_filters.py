@@ -11,14 +11,17 @@ from ansible.errors import AnsibleFilterError
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _plugin(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "plugins" / "filter" / f"{name}.py")
+def _plugin(kind: str, name: str):
+    """The function a plugin file under plugins/KIND (filter, test) registers as NAME."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "plugins" / kind / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.FilterModule().filters()[name]
+    if kind == "filter":
+        return module.FilterModule().filters()[name]
+    return module.TestModule().tests()[name]
 
 
-host_address = _plugin("host_address")
+host_address = _plugin("filter", "host_address")
 
 FACTS = {"default_ipv4": {"address": "10.0.0.5"}}
 HOSTVARS = {
@@ -60,14 +63,7 @@ def test_an_unknown_host_is_refused_by_name():
         host_address("ghost", HOSTVARS)
 
 
-def _test_plugin(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "plugins" / "test" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.TestModule().tests()[name]
-
-
-ip_network = _test_plugin("ip_network")
+ip_network = _plugin("test", "ip_network")
 
 
 @pytest.mark.parametrize(
