@@ -126,8 +126,7 @@ NO_ADMIN_WARNING = (
 
 
 def has_admin(db: Database) -> bool:
-    with db.reading() as session:
-        return _admins(session) > 0
+    return count_admins(db) > 0
 
 
 def create(db: Database, username: str, password: object, role: object) -> User:

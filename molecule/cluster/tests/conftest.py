@@ -37,6 +37,7 @@ UPGRADE_TAG = "upgrade-v2"
 # The inventory's secrets, which no playbook output may show.
 SECRET_NAMES = (
     "noticeboard_secret_key",
+    "noticeboard_admin_password",
     "noticeboard_mariadb_password",
     "noticeboard_mariadb_root_password",
 )
