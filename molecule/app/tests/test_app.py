@@ -8,6 +8,7 @@ import json
 import pytest
 from conftest import (
     AFTER,
+    APP_URL,
     BEFORE,
     DIR,
     HOST,
@@ -24,7 +25,7 @@ from conftest import (
     upload,
     upload_sums,
 )
-from verifylib import converge, group_inventory, run_playbook
+from verifylib import admin_credentials, converge, group_inventory, http, run_playbook
 
 
 def test_the_secret_is_a_file_only_the_containers_user_reads(host):
@@ -78,6 +79,36 @@ def test_a_rerun_changes_nothing(host, on_v1):
     before = host.check_output("docker inspect -f '{{.Id}}' noticeboard-app-1")
     assert converge().counter(HOST) == 0
     assert host.check_output("docker inspect -f '{{.Id}}' noticeboard-app-1") == before
+
+
+# Run by the host's python3 with the SQLite file as argv[1]: the file as a board that ran
+# open until now leaves it, at head with no account at all.
+FORGET_ACCOUNTS = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=30)
+db.execute("DELETE FROM users")
+db.commit()
+"""
+
+
+@pytest.mark.timeout(900)
+def test_a_board_at_head_without_an_admin_gets_the_inventorys_first_admin(host, on_v1):
+    sign_in = f"{APP_URL}/api/session"
+    host.check_output("python3 -c %s %s", FORGET_ACCOUNTS, f"{DIR}/data/noticeboard.db")
+    refused = http(host, "POST", sign_in, admin_credentials(), signed_out=True)
+    assert refused.status == 401, refused.text[:300]
+
+    # No migration is due (the schema is at head); the same job creates the admin.
+    migrations = host.file(f"{DIR}/migrations.log").content_string
+    run = converge()
+    created = [t for t in run.changed_tasks() if "create a missing first admin" in t]
+    assert created, run.changed_tasks()
+    assert host.file(f"{DIR}/migrations.log").content_string == migrations
+    signed_in = http(host, "POST", sign_in, admin_credentials(), signed_out=True)
+    assert signed_in.status == 200, signed_in.text[:300]
+    assert signed_in.body["role"] == "admin", signed_in.body
+    # Once it exists, the next run leaves it alone.
+    assert converge().counter(HOST) == 0
 
 
 @pytest.mark.timeout(900)
