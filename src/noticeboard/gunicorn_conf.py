@@ -10,6 +10,14 @@ lets in-flight requests finish for up to ``GUNICORN_GRACEFUL_TIMEOUT`` seconds a
 exits. Event streams never finish by themselves, so ``post_worker_init`` hands the
 event poller a look at ``worker.alive``: once it turns false the poller ends every
 stream cleanly and the browsers reconnect elsewhere.
+
+Fair turns: a green worker serves each connection in its own green thread, and
+Gunicorn's keep-alive loop reads that connection's next request as soon as it has
+answered the last one. A read that finds the request already there does not pass
+through the hub, and neither does a query on SQLite (the database is in the process),
+so a busy client on a kept-alive connection could be served hundreds of times in a row
+while every other connection waited, for seconds (bench/README.md, "API"). Before each
+request ``pre_request`` therefore gives the other green threads their turn.
 """
 
 from __future__ import annotations
@@ -42,7 +50,40 @@ preload_app = False
 proc_name = "noticeboard"
 
 
+# The worker's way to let its other green threads run; None for a sync worker.
+_take_turns = None
+
+
+def _turn_taker(worker):
+    """A function that sends the calling green thread to the back of the hub's queue,
+    behind every connection whose request has arrived; None for a worker without a hub.
+
+    eventlet's ``sleep(0)`` passes through the hub, which looks at the sockets. gevent's
+    runs queued callbacks only, up to 50 before the loop polls again, so a busy
+    connection would still go 50 times in a row; the shortest timer waits for the loop's
+    next turn, which polls first (tests/app/test_fair_turns.py tells the two apart)."""
+    modules = {cls.__module__ for cls in type(worker).__mro__}
+    if "gunicorn.workers.geventlet" in modules:
+        import eventlet
+
+        return lambda: eventlet.sleep(0)
+    if "gunicorn.workers.ggevent" in modules:
+        import gevent
+
+        return lambda: gevent.sleep(0.000001)
+    return None
+
+
 def post_worker_init(worker) -> None:
     from noticeboard import events
 
+    global _take_turns
     events.worker_alive = lambda: worker.alive
+    _take_turns = _turn_taker(worker)
+
+
+def pre_request(worker, req) -> None:
+    # What Gunicorn's own hook does, then the turn of every other connection.
+    worker.log.debug("%s %s", req.method, req.path)
+    if _take_turns is not None:
+        _take_turns()
