@@ -32,6 +32,7 @@ reconnect, through the load balancer, to a worker that is still serving.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import queue
@@ -73,7 +74,9 @@ class Message:
     kind: str
     data: str
 
-    def encode(self) -> str:
+    @functools.cached_property
+    def text(self) -> str:
+        """The event as the stream sends it: made once, however many streams send it."""
         return f"id: {self.id}\nevent: {self.kind}\ndata: {self.data}\n\n"
 
 
@@ -185,13 +188,23 @@ class Broker:
     def _fan_out(self, message: Message) -> None:
         with self._lock:
             subs = list(self._subscribers)
+        behind = []
         for sub in subs:
             try:
                 sub.queue.put_nowait(message)
             except queue.Full:
-                log.warning("dropping a subscriber that fell %d events behind", QUEUE_SIZE)
-                self.unsubscribe(sub)
+                behind.append(sub)
+        if behind:
+            # Their streams end once they have sent what is queued; each browser then
+            # reconnects with its last id and catches up from the table. One lock and
+            # one line for all of them, however many fell behind at once.
+            with self._lock:
+                self._subscribers.difference_update(behind)
+            for sub in behind:
                 sub.closed = True
+            log.warning(
+                "dropping %d subscriber(s) that fell %d events behind", len(behind), QUEUE_SIZE
+            )
 
 
 def broker() -> Broker:
@@ -244,9 +257,8 @@ def _stream(
         yield f"retry: {RECONNECT_MS}\n\n"
         backlog = first
         while backlog:
-            for row in backlog:
-                yield Message(row.id, row.kind, row.payload).encode()
-                last_id = row.id
+            yield "".join(Message(row.id, row.kind, row.payload).text for row in backlog)
+            last_id = backlog[-1].id
             if len(backlog) < BATCH:
                 break
             backlog = b.db.events_after(last_id, BATCH)
@@ -264,12 +276,21 @@ def _stream(
             except queue.Empty:
                 yield ": keep-alive\n\n"
                 continue
+            # Whatever else is queued goes out in the same write: a stream that fell
+            # behind catches up with one send instead of one per event.
+            batch = []
+            while item is not _CLOSE:
+                if item.id > last_id:
+                    batch.append(item.text)
+                    last_id = item.id
+                try:
+                    item = sub.queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                yield "".join(batch)
             if item is _CLOSE:
                 return
-            if item.id <= last_id:
-                continue
-            yield item.encode()
-            last_id = item.id
     finally:
         b.unsubscribe(sub)
 

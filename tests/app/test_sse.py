@@ -11,7 +11,7 @@ import httpx
 import pytest
 from conftest import BACKENDS, ensure_backend, new_database
 
-from noticeboard import migrate
+from noticeboard import events, migrate
 
 from helpers import CSRF, WAIT, Server, SseClient, post_note
 
@@ -154,3 +154,42 @@ def test_a_write_wakes_the_poller_of_its_own_worker(app, client):
     finally:
         broker.unsubscribe(sub)
         broker.nudge()  # the poller finds no subscriber and ends
+
+
+def test_events_queued_while_a_stream_was_busy_go_out_in_one_write(app):
+    """A stream that fell behind sends everything queued at once, in id order, without
+    what it already sent, and ends after it when the stream is closed."""
+    broker = app.extensions["noticeboard.broker"]
+    broker.poll_seconds = 3600
+    sub = broker.subscribe()
+    stream = events._stream(broker, sub, 2, [], heartbeat=60)
+    assert next(stream).startswith("retry:")
+    for number in (1, 2, 3, 4, 5):
+        sub.queue.put_nowait(events.Message(number, "note-created", f'{{"id":{number}}}'))
+    sub.close()
+    chunks = list(stream)
+    assert chunks == [
+        "".join(events.Message(n, "note-created", f'{{"id":{n}}}').text for n in (3, 4, 5))
+    ]
+    assert sub not in broker._subscribers
+    broker.nudge()  # the poller finds no subscriber and ends
+
+
+def test_subscribers_that_fall_behind_are_dropped_together_with_one_warning(app, caplog):
+    broker = app.extensions["noticeboard.broker"]
+    behind = [broker.subscribe() for _ in range(3)]
+    keeping_up = broker.subscribe()
+    for sub in behind:
+        for number in range(events.QUEUE_SIZE):
+            sub.queue.put_nowait(events.Message(number, "note-created", "{}"))
+    with caplog.at_level("WARNING", logger="noticeboard.events"):
+        broker._fan_out(events.Message(events.QUEUE_SIZE, "note-created", "{}"))
+    assert all(sub.closed for sub in behind) and not keeping_up.closed
+    assert broker._subscribers.isdisjoint(behind) and keeping_up in broker._subscribers
+    assert keeping_up.queue.qsize() == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        f"dropping 3 subscriber(s) that fell {events.QUEUE_SIZE} events behind"
+    ]
+    for sub in (*behind, keeping_up):
+        broker.unsubscribe(sub)
+    broker.nudge()
