@@ -12,7 +12,9 @@ subscriber and ended when the last one leaves. Every ``SSE_POLL_SECONDS`` it rea
 the rows after the last id it saw and puts them on the queue of each of that
 worker's subscribers. A write committed by the same worker wakes its poller at once,
 so a change reaches that worker's pages without waiting for the next poll; other
-workers and nodes see it at theirs. So every worker of every node sees every event
+workers and nodes see it at theirs. While writes keep coming, the poller reads at most
+once every ``FAN_OUT_GAP`` (0.1 s) and hands each stream everything since at once, so a
+busy board costs each stream one wake-up and one write per fan-out, not per event. So every worker of every node sees every event
 through the shared database alone, with no broker to run, and the database serves one
 small indexed query per worker per poll instead of one per client.
 
@@ -56,6 +58,8 @@ bp = Blueprint("events", __name__)
 BATCH = 500
 QUEUE_SIZE = 1000
 RECONNECT_MS = 2000
+#: Seconds between two fan-outs while writes keep coming (see ``Broker._run``).
+FAN_OUT_GAP = 0.1
 #: How often an open stream asks whether its session still stands (AUTH_MODE=accounts).
 RECHECK_SECONDS = 30.0
 
@@ -166,6 +170,7 @@ class Broker:
             # Cleared before reading: a write committed after this point sets it again,
             # and the next wait returns at once.
             self._wake.clear()
+            polled = time.monotonic()
             try:
                 if last_id is None:
                     last_id = self.db.max_event_id()
@@ -177,21 +182,27 @@ class Broker:
                 if not failing:
                     log.error("event poller cannot read the database: %s", describe_error(exc))
                 failing = True
-            for row in rows:
-                self._fan_out(Message(row.id, row.kind, row.payload))
-                last_id = row.id
+            if rows:
+                self._fan_out([Message(row.id, row.kind, row.payload) for row in rows])
+                last_id = rows[-1].id
             if len(rows) < BATCH:
                 self._wake.wait(self.poll_seconds)
+                if rows:
+                    # A burst of writes: what they commit within FAN_OUT_GAP of this poll
+                    # goes out together, so each stream wakes once for all of it. The
+                    # first write after a quiet spell still goes out at once.
+                    time.sleep(max(0.0, polled + FAN_OUT_GAP - time.monotonic()))
         with self._lock:
             self._poller = None
 
-    def _fan_out(self, message: Message) -> None:
+    def _fan_out(self, messages: list[Message]) -> None:
         with self._lock:
             subs = list(self._subscribers)
         behind = []
         for sub in subs:
             try:
-                sub.queue.put_nowait(message)
+                for message in messages:
+                    sub.queue.put_nowait(message)
             except queue.Full:
                 behind.append(sub)
         if behind:

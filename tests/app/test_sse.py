@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import queue
 import threading
@@ -183,7 +184,7 @@ def test_subscribers_that_fall_behind_are_dropped_together_with_one_warning(app,
         for number in range(events.QUEUE_SIZE):
             sub.queue.put_nowait(events.Message(number, "note-created", "{}"))
     with caplog.at_level("WARNING", logger="noticeboard.events"):
-        broker._fan_out(events.Message(events.QUEUE_SIZE, "note-created", "{}"))
+        broker._fan_out([events.Message(events.QUEUE_SIZE, "note-created", "{}")])
     assert all(sub.closed for sub in behind) and not keeping_up.closed
     assert broker._subscribers.isdisjoint(behind) and keeping_up in broker._subscribers
     assert keeping_up.queue.qsize() == 1
@@ -193,3 +194,40 @@ def test_subscribers_that_fall_behind_are_dropped_together_with_one_warning(app,
     for sub in (*behind, keeping_up):
         broker.unsubscribe(sub)
     broker.nudge()
+
+
+def test_a_burst_of_writes_is_fanned_out_in_batches_not_one_by_one(app, client):
+    """While writes keep coming, the poller fans out at most once per FAN_OUT_GAP, each
+    time everything committed since; every event still arrives, once and in order."""
+    broker = app.extensions["noticeboard.broker"]
+    broker.poll_seconds = 3600
+    fan_outs: list[tuple[float, int]] = []
+    real_fan_out = broker._fan_out
+
+    def counting(messages):
+        fan_outs.append((time.monotonic(), len(messages)))
+        real_fan_out(messages)
+
+    broker._fan_out = counting
+    sub = broker.subscribe()
+    try:
+        _next_message(sub, client, "before the burst", wait=5)
+        fan_outs.clear()
+        written = []
+        until = time.monotonic() + 4 * events.FAN_OUT_GAP
+        while time.monotonic() < until:
+            response = client.post("/api/notes", json={"body": "burst"}, headers=CSRF)
+            assert response.status_code == 201
+            written.append(response.get_json()["id"])
+        received = []
+        while len(received) < len(written):
+            message = sub.queue.get(timeout=WAIT)
+            received.append(json.loads(message.data)["id"])
+        assert received == written
+        assert len(fan_outs) >= 2 and sum(n for _, n in fan_outs) == len(written)
+        gaps = [b - a for (a, _), (b, _) in itertools.pairwise(fan_outs)]
+        assert min(gaps) >= events.FAN_OUT_GAP * 0.9, (gaps, fan_outs)
+    finally:
+        broker._fan_out = real_fan_out
+        broker.unsubscribe(sub)
+        broker.nudge()
