@@ -11,6 +11,13 @@ green-thread workers every driver must wait for the network cooperatively:
   calls the patched ``select.select``) before psycopg is imported. A remaining
   limit: libpq resolves host names with a blocking ``getaddrinfo`` while it
   connects; the pool keeps connections open, so this happens rarely.
+
+Each engine for a database server keeps up to ``POOL_SIZE`` connections open and opens
+no more: a request beyond them waits for one to come free. SQLAlchemy's default (5 kept,
+10 more opened and closed again as needed) made a worker with more than five requests
+in flight connect and disconnect all the time, which put a connection set-up, and for
+PostgreSQL a blocking host-name lookup, in the way of many requests (bench/README.md,
+"API").
 * SQLite calls do not yield at all. Readers never block under WAL, and writers of
   one process take a green lock in ``Database.writing()`` so that a transaction
   left open by one green thread cannot stall another in SQLite's busy handler.
@@ -57,6 +64,12 @@ def prefer_green_psycopg() -> None:
         )
 
 
+#: Connections one process keeps open to a database server, at most (see above). Two
+#: app hosts of two workers each hold up to 64, inside MariaDB's and PostgreSQL's
+#: default limits (151 and 100).
+POOL_SIZE = 16
+
+
 def make_engine(url: str) -> Engine:
     """An engine with the options each database needs for this application."""
     if url.startswith("sqlite"):
@@ -70,12 +83,16 @@ def make_engine(url: str) -> Engine:
         prefer_green_psycopg()
         return create_engine(
             url,
+            pool_size=POOL_SIZE,
+            max_overflow=0,
             pool_pre_ping=True,
             pool_recycle=1800,
             connect_args={"connect_timeout": CONNECT_TIMEOUT},
         )
     return create_engine(
         url,
+        pool_size=POOL_SIZE,
+        max_overflow=0,
         pool_pre_ping=True,
         pool_recycle=1800,
         # REPEATABLE READ, MariaDB's default, would hide new events from a long-lived
