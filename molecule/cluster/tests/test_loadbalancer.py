@@ -458,7 +458,7 @@ def test_haproxy_adds_no_hsts_by_default(client, lb_ip, echo_backend):
 
 
 @pytest.mark.timeout(600)
-def test_events_arrive_one_by_one_and_an_idle_stream_lives_on_heartbeats(lb, client, lb_ip):
+def test_events_arrive_one_by_one_and_an_idle_stream_lives_on_heartbeats(lb, client):
     # Four notes two seconds apart while the stream is open, then nothing: each event must
     # arrive when its note is written, not with the next one or when the stream ends, and
     # the idle stream must outlive HAProxy's timeouts (10 s here) more than twice over on
@@ -492,7 +492,7 @@ def test_events_arrive_one_by_one_and_an_idle_stream_lives_on_heartbeats(lb, cli
 
 @pytest.mark.timeout(600)
 def test_a_server_that_is_not_ready_gets_no_traffic_and_its_silent_stream_is_cut(
-    lb, apps, client, lb_ip, servers
+    lb, apps, client, servers
 ):
     # A stream first, to learn which server holds it: that one is paused. Its /readyz no
     # longer answers (HAProxy marks it DOWN and sends every request to the other one) and
@@ -518,7 +518,7 @@ def test_a_server_that_is_not_ready_gets_no_traffic_and_its_silent_stream_is_cut
 
 
 @pytest.mark.timeout(600)
-def test_a_reload_keeps_open_streams(lb, client, lb_ip):
+def test_a_reload_keeps_open_streams(lb, client):
     stream, _ = start_stream(lb, client, 8, "reload-stream")
     time.sleep(2)
     reloaded = lb.check_output("echo reload | socat -t 30 stdio unix-connect:%s", MASTER_SOCKET)
@@ -549,7 +549,7 @@ def test_out_of_rotation_stops_new_requests_and_enabled_brings_the_server_back(
 
 
 @pytest.mark.timeout(600)
-def test_drain_closes_streams_left_after_its_timeout(lb, client, lb_ip):
+def test_drain_closes_streams_left_after_its_timeout(lb, client):
     # An event stream never ends by itself: drain waits noticeboard_lb_drain_timeout (5 s
     # here), then closes it so that the client reconnects to another server.
     drain_timeout = int(
