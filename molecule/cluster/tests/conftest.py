@@ -209,7 +209,18 @@ def sessions_by_server(lb) -> dict[str, int]:
 def served_by(lb, client, count: int = 12) -> set[str]:
     """The app servers that answered COUNT requests for /readyz sent one after another
     from CLIENT to the load balancer's HTTPS port, by HAProxy's own counters; every
-    request must be answered 200."""
+    request must be answered 200.
+
+    Least connections sends short requests one after another to every server only while
+    none holds a long one: an event stream a test before left open goes on until HAProxy
+    next writes to it (a heartbeat, seconds), so the servers in rotation are let go of
+    theirs first."""
+
+    def idle() -> bool:
+        rows = lb_servers(lb).values()
+        return all(row["scur"] in ("", "0") for row in rows if row["status"] == "UP")
+
+    wait_until(idle, "no app server in rotation holds a session", 30, 0.5)
     before = sessions_by_server(lb)
     url = f"https://{address(lb)}/readyz"
     answers = raw_get(client, url, ("Host", LB_NAME), times=count)
