@@ -117,7 +117,6 @@ SCENARIOS: dict[str, list[str]] = {
     "app_archive": ["app"],
     "bad_inventory": ["amd64-only"],
     "cluster": ["app", "app-next", "app-faulty", "mariadb", "haproxy"],
-    "loadbalancer": ["haproxy"],
     "migrate_sqlite": ["app", "mariadb"],
     "pi": ["app-pi", "haproxy"],
     "single": ["app", "app-next", "haproxy"],

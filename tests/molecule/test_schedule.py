@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import conftest
 from xdist.scheduler import LoadScheduling
 
-SCENARIOS = {"cluster": 1500, "app": 1200, "pi": 800, "single": 700, "loadbalancer": 650}
+SCENARIOS = {"cluster": 1500, "app": 1200, "pi": 800, "single": 700, "mariadb_native": 650}
 CHECKS = 12
 
 
@@ -99,9 +99,9 @@ def ours():
 def test_the_three_longest_scenarios_start_at_once_and_the_rest_as_workers_free_up():
     started = run(ours())
     assert [started[name] for name in ("cluster", "app", "pi")] == [0, 0, 0], started
-    # pi (800 s) ends first: single starts right after it, loadbalancer after app.
+    # pi (800 s) ends first: single starts right after it, mariadb_native after app.
     assert 800 <= started["single"] < 810, started
-    assert 1200 <= started["loadbalancer"] < 1210, started
+    assert 1200 <= started["mariadb_native"] < 1210, started
 
 
 def test_xdist_alone_queues_a_scenario_behind_a_running_one():

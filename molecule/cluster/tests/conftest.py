@@ -1,6 +1,7 @@
 """The cluster scenario's own fixtures: the four hosts, HTTP through the load balancer,
-SQL in MariaDB, one verbose re-run of site.yml, and the states the tests ask for (release
-v1 serving, an upgrade done), each reached only when it does not hold already.
+SQL in MariaDB, HAProxy's view and runtime API, one verbose re-run of site.yml, and the
+states the tests ask for (release v1 serving, an upgrade done, HAProxy as site.yml sets it
+up), each reached only when it does not hold already.
 
 Hosts are found by inventory group, so a copy of this scenario under another directory
 name (other container names) works unchanged. What every scenario shares (in-host HTTP,
@@ -25,13 +26,15 @@ from verifylib import (
     http,
     run_playbook,
     variables,
+    wait_until,
 )
 
 APP_DIR = "/opt/noticeboard"
 DB_DIR = "/opt/noticeboard-mariadb"
 DB_PROJECT = "noticeboard-mariadb"
 APP_CONTAINER = "noticeboard-app-1"
-LB_ADMIN_SOCKET = "/opt/noticeboard-lb/run/admin.sock"
+LB_DIR = "/opt/noticeboard-lb"
+LB_ADMIN_SOCKET = f"{LB_DIR}/run/admin.sock"
 LB_URL = "https://127.0.0.1"
 UPGRADE_TAG = "upgrade-v2"
 # The inventory's secrets, which no playbook output may show.
@@ -140,6 +143,92 @@ def both_servers_up(lb, timeout: float = 120) -> dict[str, str]:
         time.sleep(1)
 
 
+def lb_admin(lb, command: str) -> str:
+    """One command to HAProxy's runtime API on the lb host; its answer."""
+    return lb.check_output("echo %s | socat -t 5 stdio unix-connect:%s", command, LB_ADMIN_SOCKET)
+
+
+def wait_server_status(lb, server: str, wanted: str, timeout: float = 30) -> None:
+    wait_until(
+        lambda: lb_servers(lb)[server]["status"] == wanted, f"{server} {wanted}", timeout, 0.5
+    )
+
+
+# Runs inside a host: the requests of a JSON list ({"url", "headers": [[name, value], ...]}),
+# each on a connection of its own, ARGV[2] seconds apart. Headers go exactly as given
+# (case, '_' in names, repeats: what urllib would tidy up); no redirect is followed and
+# no certificate verified. Prints a JSON list of {"status", "headers", "text"}, status 0
+# when no HTTP answer came.
+RAW_REQUESTS = (
+    IN_HOST_TLS
+    + """
+import http.client, json, sys, time
+from urllib.parse import urlsplit
+answers = []
+for spec in json.loads(sys.argv[1]):
+    url = urlsplit(spec["url"])
+    if url.scheme == "https":
+        conn = http.client.HTTPSConnection(url.hostname, url.port or 443, timeout=15, context=ctx)
+    else:
+        conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=15)
+    try:
+        conn.putrequest("GET", url.path + (f"?{url.query}" if url.query else ""),
+                        skip_host=True, skip_accept_encoding=True)
+        for name, value in spec["headers"]:
+            conn.putheader(name, value)
+        conn.endheaders()
+        r = conn.getresponse()
+        answers.append({"status": r.status, "headers": r.getheaders(),
+                        "text": r.read().decode(errors="replace")})
+    except OSError as e:
+        answers.append({"status": 0, "headers": [], "text": f"{type(e).__name__}: {e}"})
+    finally:
+        conn.close()
+    time.sleep(float(sys.argv[2]))
+print(json.dumps(answers))
+"""
+)
+
+
+def raw_get(host, url: str, *headers: tuple[str, str], times: int = 1) -> list[dict]:
+    """GET URL from inside HOST TIMES times with exactly HEADERS (Host among them); the
+    answers, each with its headers as a {lower-case name: value} dict."""
+    spec = [{"url": url, "headers": [list(h) for h in headers]}] * times
+    answers = json.loads(host.check_output("python3 -c %s %s 0", RAW_REQUESTS, json.dumps(spec)))
+    for answer in answers:
+        answer["headers"] = {name.lower(): value for name, value in answer["headers"]}
+    return answers
+
+
+def sessions_by_server(lb) -> dict[str, int]:
+    """Sessions HAProxy has sent to each app server so far (`stot`; health checks are not
+    sessions)."""
+    return {name: int(row["stot"]) for name, row in lb_servers(lb).items() if name != "BACKEND"}
+
+
+def served_by(lb, client, count: int = 12) -> set[str]:
+    """The app servers that answered COUNT requests for /readyz sent one after another
+    from CLIENT to the load balancer's HTTPS port, by HAProxy's own counters; every
+    request must be answered 200.
+
+    Least connections sends short requests one after another to every server only while
+    none holds a long one: an event stream a test before left open goes on until HAProxy
+    next writes to it (a heartbeat, seconds), so the servers in rotation are let go of
+    theirs first."""
+
+    def idle() -> bool:
+        rows = lb_servers(lb).values()
+        return all(row["scur"] in ("", "0") for row in rows if row["status"] == "UP")
+
+    wait_until(idle, "no app server in rotation holds a session", 30, 0.5)
+    before = sessions_by_server(lb)
+    url = f"https://{address(lb)}/readyz"
+    answers = raw_get(client, url, ("Host", LB_NAME), times=count)
+    assert [a["status"] for a in answers] == [200] * count, [a["text"][:200] for a in answers]
+    after = sessions_by_server(lb)
+    return {name for name, total in after.items() if total > before.get(name, 0)}
+
+
 def running_image(app) -> str:
     return app.check_output("docker inspect -f '{{.Config.Image}}' %s", APP_CONTAINER)
 
@@ -209,6 +298,47 @@ def upgraded(lb, apps) -> None:
     )
 
 
+def converge_lb(*extra: str, ok: bool | None = True) -> PlaybookRun:
+    """site.yml for the load balancer alone, as an operator re-applies it: limited to the
+    lb hosts (and localhost, where the plays that take and give back the lock run) and to
+    the loadbalancer role's tasks."""
+    return converge(*extra, limit=",".join([*group("lb"), "localhost"]), tags="loadbalancer", ok=ok)
+
+
+def haproxy_started_at(lb) -> str:
+    """When HAProxy's container started: a reload keeps it, a restart moves it."""
+    return lb.check_output("docker inspect -f '{{.State.StartedAt}}' noticeboard-lb-haproxy-1")
+
+
+def lb_installed(lb) -> bool:
+    return lb.file(f"{LB_DIR}/compose.yml").exists
+
+
+def lb_as_site_made_it(lb) -> bool:
+    """HAProxy runs with the configuration and the certificate mode site.yml gives it: the
+    inventory's rise, a server line with its address for each app host, and the inventory's
+    TLS mode (acme: its renewal timer) - what the tests that switch modes or uninstall it
+    change."""
+    if not lb_installed(lb):
+        return False
+    config = lb.file(f"{LB_DIR}/config/haproxy.cfg").content_string
+    want = variables(group("lb")[0], "noticeboard_lb_health_check_rise", "noticeboard_lb_tls_mode")
+    servers = [f"server {name} {address(host_named(name))}:8000" for name in group("app")]
+    return (
+        f" rise {want['noticeboard_lb_health_check_rise']} " in config
+        and all(line in config for line in servers)
+        and (want["noticeboard_lb_tls_mode"] == "acme")
+        == lb.file("/etc/systemd/system/noticeboard-lb-acme-renew.timer").exists
+        and set(both_servers_up(lb).values()) == {"UP"}
+    )
+
+
+def ensure_lb_as_site_made_it(lb) -> None:
+    """HAProxy as site.yml sets it up: after converge and after the tests that reconfigure
+    or uninstall it nothing is done; otherwise the load balancer's part of site.yml."""
+    ensure("HAProxy as site.yml sets it up", lambda: lb_as_site_made_it(lb), converge_lb)
+
+
 @pytest.fixture(scope="session")
 def verbose_rerun() -> PlaybookRun:
     """site.yml once more with -v, on the cluster as converge left it: the idempotence
@@ -218,10 +348,21 @@ def verbose_rerun() -> PlaybookRun:
 
 # The order the modules run in. The base tests need the cluster exactly as site.yml left
 # it (a re-run must change nothing, and it is the scenario's idempotence check); the
-# backup test restores what it backed up; the upgrade test moves to a new release and
-# rolls back. Every test that needs a release state asks a fixture for it, so a module
-# or a test also runs alone (molecule/README.md).
-ORDER = ("test_site.py", "test_security.py", "test_backup.py", "test_upgrade.py")
+# load balancer's tests put back every server they take out; the backup test restores
+# what it backed up; the upgrade test moves to a new release and rolls back; the drills
+# end with every host rebooted. Last, the tests that reconfigure and uninstall HAProxy,
+# which leave it as site.yml sets it up. Every test that needs a state asks a fixture for
+# it, so a module or a test also runs alone (molecule/README.md).
+ORDER = (
+    "test_site.py",
+    "test_security.py",
+    "test_loadbalancer.py",
+    "test_backup.py",
+    "test_upgrade.py",
+    "test_upgrade_drills.py",
+    "test_loadbalancer_config.py",
+    "test_loadbalancer_uninstall.py",
+)
 
 
 def pytest_collection_modifyitems(items):
