@@ -157,8 +157,9 @@ def _read_only(exc: ReadOnlyError):
 
 
 def _security_headers(response):
+    # No Strict-Transport-Security here: whether browsers must refuse plain HTTP for a
+    # year is the front door's decision, made once its certificate is trusted
+    # (noticeboard_lb_hsts, docs/https.rst), not something every HTTPS answer imposes.
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
-    if request.is_secure:
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return response

@@ -401,15 +401,20 @@ def test_readiness_fails_when_the_schema_is_behind(fresh_url, tmp_path):
 
 def test_proxy_headers_are_trusted_only_when_configured(shared_url, tmp_path):
     from conftest import config_for
+    from flask import request
 
     from noticeboard.app import create_app
 
     headers = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "board.example"}
-    for count, secure in (("0", False), ("1", True)):
+    for count, seen in (("0", "http://localhost/"), ("1", "https://board.example/")):
         app = create_app(config_for(shared_url, tmp_path, TRUSTED_PROXY_COUNT=count))
+        urls = []
+        app.before_request(lambda urls=urls: urls.append(request.host_url))
         try:
             response = app.test_client().get("/healthz", headers=headers)
-            assert ("Strict-Transport-Security" in response.headers) is secure
+            assert urls == [seen]
+            # HSTS is the front door's to send (noticeboard_lb_hsts), never the app's.
+            assert "Strict-Transport-Security" not in response.headers
         finally:
             app.extensions["noticeboard.db"].dispose()
 

@@ -448,7 +448,7 @@ def test_a_trusted_proxy_keeps_its_identity_headers_and_its_client(lb, apps, lb_
 
 def test_haproxy_adds_no_hsts_by_default(client, lb_ip, echo_backend):
     # Through the echo server, which sends none: the header would be HAProxy's own
-    # (noticeboard_lb_hsts). The app itself sends one on HTTPS (src/noticeboard/app.py).
+    # (noticeboard_lb_hsts); the app sends none (tests/app/test_api.py).
     (answer,) = raw_get(client, f"https://{lb_ip}/", ("Host", LB_NAME))
     assert answer["status"] == 200
     assert "strict-transport-security" not in answer["headers"], answer["headers"]
