@@ -12,11 +12,12 @@ subscriber and ended when the last one leaves. Every ``SSE_POLL_SECONDS`` it rea
 the rows after the last id it saw and puts them on the queue of each of that
 worker's subscribers. A write committed by the same worker wakes its poller at once,
 so a change reaches that worker's pages without waiting for the next poll; other
-workers and nodes see it at theirs. While writes keep coming, the poller reads at most
-once every ``FAN_OUT_GAP`` (0.1 s) and hands each stream everything since at once, so a
-busy board costs each stream one wake-up and one write per fan-out, not per event. So every worker of every node sees every event
+workers and nodes see it at theirs. So every worker of every node sees every event
 through the shared database alone, with no broker to run, and the database serves one
-small indexed query per worker per poll instead of one per client.
+small indexed query per worker per poll instead of one per client. While writes keep
+coming, the poller reads at most once every ``FAN_OUT_GAP`` (0.1 s) and hands each
+stream everything since at once, so a busy board costs each stream one wake-up and one
+write per fan-out, not per event.
 
 A client connecting with ``Last-Event-ID: N`` (or ``?last_event_id=N``) is first
 registered as a subscriber and then reads the rows after N from the database
