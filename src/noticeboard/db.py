@@ -11,6 +11,9 @@ green-thread workers every driver must wait for the network cooperatively:
   calls the patched ``select.select``) before psycopg is imported. A remaining
   limit: libpq resolves host names with a blocking ``getaddrinfo`` while it
   connects; the pool keeps connections open, so this happens rarely.
+* SQLite calls do not yield at all. Readers never block under WAL, and writers of
+  one process take a green lock in ``Database.writing()`` so that a transaction
+  left open by one green thread cannot stall another in SQLite's busy handler.
 
 Each engine for a database server keeps up to ``POOL_SIZE`` connections open and opens
 no more: a request beyond them waits for one to come free. SQLAlchemy's default (5 kept,
@@ -18,9 +21,6 @@ no more: a request beyond them waits for one to come free. SQLAlchemy's default 
 in flight connect and disconnect all the time, which put a connection set-up, and for
 PostgreSQL a blocking host-name lookup, in the way of many requests (bench/README.md,
 "API").
-* SQLite calls do not yield at all. Readers never block under WAL, and writers of
-  one process take a green lock in ``Database.writing()`` so that a transaction
-  left open by one green thread cannot stall another in SQLite's busy handler.
 """
 
 from __future__ import annotations
