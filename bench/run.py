@@ -247,17 +247,18 @@ def sqlite_dir() -> Iterator[tuple[str, Path]]:
 
 
 @contextlib.contextmanager
-def server_db(backend: str) -> Iterator[tuple[str, Path]]:
-    """A new database on the tests' real server (tests/app/services.py starts it)."""
+def new_database(backend: str) -> Iterator[tuple[str, Path]]:
+    """A new database, as the app tests make them (tests/app/services.py installs and
+    starts a real server), and a data directory beside it."""
     import services
 
-    services.SERVICES[backend][2]()
-    with tempfile.TemporaryDirectory(prefix="nb-bench-") as tmp:
-        url = services.create_database(backend, Path(tmp))
-        try:
-            yield url, Path(tmp)
-        finally:
-            services.drop_database(backend, url)
+    if backend != "sqlite":
+        services.SERVICES[backend][2]()
+    with (
+        tempfile.TemporaryDirectory(prefix="nb-bench-") as tmp,
+        services.new_database(backend, Path(tmp)) as url,
+    ):
+        yield url, Path(tmp)
 
 
 def sse_client(
@@ -557,10 +558,6 @@ API_RPS_GOAL_RATIO = {"sqlite": 0.8, "mariadb": 1.0, "postgresql": 1.0}
 NO_TURNS_CONFIG = "python:no_turns_conf"
 
 
-def api_database(backend: str):
-    return sqlite_dir() if backend == "sqlite" else server_db(backend)
-
-
 def median_of(runs: list[dict]) -> dict:
     return {
         key: statistics.median(run[key] for run in runs)
@@ -571,7 +568,7 @@ def median_of(runs: list[dict]) -> dict:
 def api_figures(backend: str, worker_class: str, config: str | None = None) -> dict:
     """Median POST and GET figures of one server: API_RUNS rounds of each, after a
     second of each to warm the worker up."""
-    with api_database(backend) as (url, data):
+    with new_database(backend) as (url, data):
         server = Server(url, data, worker_class, config=config)
         server.migrate()
         with server:
@@ -778,7 +775,7 @@ def bench_mixed() -> None:
 
 
 def bench_fanout() -> None:
-    with server_db("mariadb") as (url, data):
+    with new_database("mariadb") as (url, data):
         node_a = Server(url, data, "eventlet")
         node_b = Server(url, data, "eventlet")
         node_a.migrate()

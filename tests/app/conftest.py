@@ -67,14 +67,8 @@ def backend(request) -> str:
 @contextlib.contextmanager
 def new_database(backend: str, tmp_dir: Path) -> Iterator[str]:
     ensure_backend(backend)
-    # A server stopped by an outage test must be back before the next database.
-    if backend != "sqlite":
-        services.start_service(*services.SERVICES[backend][:2])
-    url = services.create_database(backend, tmp_dir)
-    try:
+    with services.new_database(backend, tmp_dir) as url:
         yield url
-    finally:
-        services.drop_database(backend, url)
 
 
 @pytest.fixture

@@ -7,12 +7,14 @@ the fixtures turn into a test failure: a missing server never skips a test.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -169,3 +171,19 @@ SERVICES = {
     "mariadb": ("mariadb", MARIADB_PORT, start_mariadb),
     "postgresql": ("postgresql", POSTGRES_PORT, start_postgresql),
 }
+
+
+@contextlib.contextmanager
+def new_database(backend: str, tmp_dir: Path) -> Iterator[str]:
+    """A new, empty database for the duration of a ``with`` block, then dropped; its URL.
+
+    The backend's server must have been installed and set up (its ``SERVICES`` start
+    function); one stopped since, by an outage test, is started again here.
+    """
+    if backend != "sqlite":
+        start_service(*SERVICES[backend][:2])
+    url = create_database(backend, tmp_dir)
+    try:
+        yield url
+    finally:
+        drop_database(backend, url)
