@@ -94,6 +94,8 @@ def create_app(config: settings.Settings | None = None) -> Flask:
     app.extensions["noticeboard.db"] = database
     app.extensions["noticeboard.broker"] = broker = Broker(database, config.sse_poll_seconds)
     database.after_write = broker.nudge
+    app.before_request(database.begin_request)
+    app.teardown_request(lambda _exc: database.end_request())
 
     if config.trusted_proxy_count:
         n = config.trusted_proxy_count

@@ -31,6 +31,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, func, select
@@ -68,6 +69,28 @@ def prefer_green_psycopg() -> None:
 #: app hosts of two workers each hold up to 64, inside MariaDB's and PostgreSQL's
 #: default limits (151 and 100).
 POOL_SIZE = 16
+
+
+class _RequestSession:
+    """The session of one web request, opened when it first needs the database."""
+
+    __slots__ = ("database", "session")
+
+    def __init__(self, database: Database):
+        self.database = database
+        self.session: Session | None = None
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+
+
+# Per green thread: gevent and eventlet run each connection in its own greenlet, and
+# every greenlet has its own context.
+_request_session: ContextVar[_RequestSession | None] = ContextVar(
+    "noticeboard_request_session", default=None
+)
 
 
 def make_engine(url: str) -> Engine:
@@ -123,9 +146,45 @@ class Database:
         #: Called after each committed write (the app wakes its event poller with it).
         self.after_write: Callable[[], None] | None = None
 
+    def begin_request(self) -> None:
+        """From here until ``end_request``, the request's reads and writes share a session.
+
+        A request that checks who is asking, reads notes or writes one then takes one
+        connection from the pool, with one liveness ping, instead of one of each per
+        statement group (bench/README.md, "API"), and never holds two, so a full pool
+        cannot stall on itself. A write continues the request's read transaction: under
+        READ COMMITTED (every database here) it holds no locks. ``end_request`` must
+        come before a long-lived response starts (Flask's teardown does), or a stream
+        would keep a connection and an open transaction.
+        """
+        _request_session.set(_RequestSession(self))
+
+    def end_request(self) -> None:
+        shared = _request_session.get()
+        _request_session.set(None)
+        if shared is not None:
+            shared.close()
+
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[Session]:
+        """The request's shared session when there is one, else a new one."""
+        shared = _request_session.get()
+        if shared is None or shared.database is not self:
+            with self.sessions() as session:
+                yield session
+            return
+        if shared.session is None:
+            shared.session = self.sessions()
+        try:
+            yield shared.session
+        except BaseException:
+            # Rolled back, and a failed statement leaves nothing usable: start anew.
+            shared.close()
+            raise
+
     @contextlib.contextmanager
     def reading(self) -> Iterator[Session]:
-        with self.sessions() as session:
+        with self._session() as session:
             yield session
 
     @contextlib.contextmanager
@@ -140,7 +199,7 @@ class Database:
         """
         lock = self._sqlite_write_lock or contextlib.nullcontext()
         take_event_lock = select(EventLock.id).where(EventLock.id == 1).with_for_update()
-        with lock, self.sessions() as session, session.begin():
+        with lock, self._session() as session:
             if self.maintenance:
                 self.maintenance.refuse_writes()
             if not lock_last:
@@ -152,6 +211,7 @@ class Database:
             if self.maintenance:
                 session.flush()
                 self.maintenance.refuse_writes()
+            session.commit()
         if self.after_write is not None:
             self.after_write()
 
