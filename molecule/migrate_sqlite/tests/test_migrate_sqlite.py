@@ -166,8 +166,8 @@ def test_writes_work_on_mariadb(host):
 
 
 def migrate(*extra: str, playbook: str = PLAYBOOK):
-    """The docs' command: ansible-playbook PLAYBOOK -i INVENTORY --limit APPHOST."""
-    return run_playbook(playbook, *extra, limit=HOST, ok=None)
+    """The docs' command: ansible-playbook PLAYBOOK -i INVENTORY --limit APPHOST,localhost."""
+    return run_playbook(playbook, *extra, limit=f"{HOST},localhost", ok=None)
 
 
 def test_a_missing_target_is_named_and_nothing_changes(host):

@@ -1,7 +1,9 @@
 """One operation at a time (roles/lock): a run that finds the lock held by a backup.yml
 run waits its turn; a run killed half-way on this controller is named and its lease
 taken over at once; a lease held from another controller stops a run after its wait, is
-reported by --check, is taken over once it expires, and is broken on purpose, loudly.
+reported by --check, is taken over once it expires, and is broken on purpose, loudly;
+a run whose --limit leaves out localhost, where the lock is taken, stops before it changes
+anything.
 
 Runs that only need the lock are limited to it (`--tags noticeboard_lock`: the lock's
 tasks are tagged `always` as well, so every playbook locks under any --tags)."""
@@ -15,6 +17,7 @@ import re
 import time
 
 from verifylib import (
+    PROJECT,
     SCENARIO,
     PlaybookRun,
     host_named,
@@ -34,6 +37,12 @@ PI_FACTS = {"ANSIBLE_LIBRARY": str(SCENARIO / "library")}
 # A run that only takes and gives back the lock needs no facts: seconds saved per run.
 LOCK_ONLY = {**PI_FACTS, "ANSIBLE_GATHERING": "explicit"}
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+# Every playbook of the collection that takes the lock.
+LOCKING = sorted(
+    path.stem
+    for path in (PROJECT / "playbooks").glob("*.yml")
+    if "tasks_from: acquire" in path.read_text()
+)
 
 
 def root(host):
@@ -191,4 +200,28 @@ def test_breaking_a_held_lock_is_said_loudly(host):
         "backup", extra_vars={"noticeboard_lock_break": True}, tags=ONLY_THE_LOCK, env=LOCK_ONLY
     )
     assert f"BROKE the lease in {LOCK} that was held by {holder(record)}" in breaker.said
+    assert lock_record(host) == {}
+
+
+def test_a_limit_without_localhost_is_refused_before_anything_changes(host):
+    # The lock is taken by a play on localhost, and `--limit HOST` skips that play without
+    # a word: every playbook then changed its hosts holding no lease. Each one stops now,
+    # naming the limit that works, before a host is touched.
+    assert len(LOCKING) >= 9, LOCKING
+    for playbook in LOCKING:
+        refused = run_playbook(playbook, limit=HOST, env=LOCK_ONLY, ok=False)
+        said = refused.said
+        assert f"This run holds no lock: --limit {HOST} leaves out localhost" in said, (
+            playbook,
+            refused.tail(),
+        )
+        assert f"--limit '{HOST},localhost'" in said, (playbook, said[-1500:])
+        assert refused.counter(HOST) == 0, (playbook, refused.changed_tasks())
+        assert refused.counter(HOST, "failed") == 1, (playbook, refused.tail())
+        assert lock_record(host) == {}, playbook
+    # With localhost in the limit the lock is taken and given back as always.
+    limited = run_playbook(
+        "backup", limit=f"{HOST},localhost", tags=ONLY_THE_LOCK, env=LOCK_ONLY
+    )
+    assert held_span(limited)
     assert lock_record(host) == {}
