@@ -30,8 +30,9 @@ from pathlib import Path
 
 import pytest
 from conftest import CONTAINER, IMAGE, UPGRADE_TAG
+from conftest import load as single_load
 from test_single import STREAMS
-from verifylib import Load, admin_credentials
+from verifylib import admin_credentials
 
 # This file's place once copied: molecule/<scenario>/tests/ of a checkout copy.
 COMPOSE_FILE = Path(__file__).resolve().parents[3] / "docker" / "docker-compose.prod.yml"
@@ -93,20 +94,8 @@ def test_upgrade_by_plain_compose_pull_and_up_under_the_same_load(pi):
         started = compose(pi, "up", "-d", "--wait")
         assert started.rc == 0, started.stderr
         tag = f"plain-{uuid.uuid4().hex[:8]}"
-        load = Load(
-            pi,
-            container=CONTAINER,
-            url=URL,
-            site=f"127.0.0.1:{PORT}",
-            since=0,
-            tag=tag,
-            streams=STREAMS,
-            pause=0.3,
-            upload_every=5,
-            max_seconds=600,
-            max_requests=20000,
-            settle=30,
-        )
+        # The single test's load, with its settings, against this project's port.
+        load = single_load(pi, 0, tag, STREAMS, url=URL, site=f"127.0.0.1:{PORT}")
         with load as running:
             began = time.monotonic()
             write_env(pi, UPGRADE_TAG, key)
@@ -115,7 +104,7 @@ def test_upgrade_by_plain_compose_pull_and_up_under_the_same_load(pi):
             command_s = time.monotonic() - began
             came_back = wait_ready(pi, time.monotonic() + READY_WITHIN_S)
             seconds = time.monotonic() - began
-            # As long after as the single test's load runs on after its playbook.
+            # Two seconds of load on the new release: its first answers count too.
             time.sleep(2)
         result = running.result
         summary = {

@@ -111,27 +111,25 @@ def bench_single(record) -> None:
         " log in build/bench/single.log)"
     )
     reports = run_upgrade_under_load()
-    result = reports["upgrade"]
-    # The single test's report names them for any playbook (upgrade.yml, rollback.yml).
-    result["upgrade_seconds"], result["upgrade_rc"] = result["seconds"], result["rc"]
-    rolling.record_upgrade(
-        record,
-        ("single_upgrade_s", "single_upgrade_failed_requests", "single_upgrade_missed_events"),
-        result,
-        command,
-        "upgrade.yml v1 -> upgrade-v2 (expand-only migration), one host switching"
-        " between its two app slots behind its own HAProxy, under load",
-    )
     plain = reports["plain-compose"]
-    plain["upgrade_seconds"], plain["upgrade_rc"] = plain["seconds"], plain["rc"]
-    rolling.record_upgrade(
-        record,
-        ("plain_compose_upgrade_s", "plain_compose_failed_requests", "plain_compose_missed_events"),
-        plain,
-        command,
-        "what a user would do instead, on the same host under the same load: the production"
-        " compose file (SQLite, port published) moved from v1 to upgrade-v2 by"
-        " `docker compose pull && docker compose up -d`; seconds until /readyz answers"
-        f" again ({plain['command_seconds']} s for the two commands; the release was"
-        " already on the host from the upgrade before, so the pull only checked it)",
-    )
+    described = {
+        "upgrade": (
+            "single",
+            "upgrade.yml v1 -> upgrade-v2 (expand-only migration), one host switching"
+            " between its two app slots behind its own HAProxy, under load",
+        ),
+        "plain-compose": (
+            "plain_compose",
+            "what a user would do instead, on the same host under the same load: the"
+            " production compose file (SQLite, port published) moved from v1 to upgrade-v2"
+            " by `docker compose pull && docker compose up -d`; seconds until /readyz"
+            f" answers again ({plain['command_seconds']} s for the two commands; the release"
+            " was already on the host from the upgrade before, so the pull only checked it)",
+        ),
+    }
+    for name, (prefix, note) in described.items():
+        result = reports[name]
+        # Each report names them for any playbook (upgrade.yml, rollback.yml) or command.
+        result["upgrade_seconds"], result["upgrade_rc"] = result["seconds"], result["rc"]
+        figures = (f"{prefix}_upgrade_s", f"{prefix}_failed_requests", f"{prefix}_missed_events")
+        rolling.record_upgrade(record, figures, result, command, note)

@@ -136,13 +136,14 @@ def wrong_downloads(host, sums: dict[str, str]) -> dict[str, str]:
     return {n: seen.get(n, "never asked") for n in sums if seen.get(n) != f"200 {sums[n]}"}
 
 
-def load(host, since: int, tag: str, streams: int) -> Load:
-    """The load through HAProxy's HTTPS port, run inside this scenario's container."""
+def load(host, since: int, tag: str, streams: int, *, url: str = URL, site: str = SITE) -> Load:
+    """The load through HAProxy's HTTPS port (or URL, with SITE as the Host header), run
+    inside this scenario's container."""
     return Load(
         host,
         container=CONTAINER,
-        url=URL,
-        site=SITE,
+        url=url,
+        site=site,
         since=since,
         tag=tag,
         streams=streams,
