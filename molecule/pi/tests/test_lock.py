@@ -220,8 +220,6 @@ def test_a_limit_without_localhost_is_refused_before_anything_changes(host):
         assert refused.counter(HOST, "failed") == 1, (playbook, refused.tail())
         assert lock_record(host) == {}, playbook
     # With localhost in the limit the lock is taken and given back as always.
-    limited = run_playbook(
-        "backup", limit=f"{HOST},localhost", tags=ONLY_THE_LOCK, env=LOCK_ONLY
-    )
+    limited = run_playbook("backup", limit=f"{HOST},localhost", tags=ONLY_THE_LOCK, env=LOCK_ONLY)
     assert held_span(limited)
     assert lock_record(host) == {}
