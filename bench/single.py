@@ -114,12 +114,12 @@ def bench_single(record) -> None:
     plain = reports["plain-compose"]
     described = {
         "upgrade": (
-            "single",
+            "single_upgrade",
             "upgrade.yml v1 -> upgrade-v2 (expand-only migration), one host switching"
             " between its two app slots behind its own HAProxy, under load",
         ),
         "plain-compose": (
-            "plain_compose",
+            "plain_compose_upgrade",
             "what a user would do instead, on the same host under the same load: the"
             " production compose file (SQLite, port published) moved from v1 to upgrade-v2"
             " by `docker compose pull && docker compose up -d`; seconds until /readyz"
@@ -131,5 +131,5 @@ def bench_single(record) -> None:
         result = reports[name]
         # Each report names them for any playbook (upgrade.yml, rollback.yml) or command.
         result["upgrade_seconds"], result["upgrade_rc"] = result["seconds"], result["rc"]
-        figures = (f"{prefix}_upgrade_s", f"{prefix}_failed_requests", f"{prefix}_missed_events")
+        figures = (f"{prefix}_s", f"{prefix}_failed_requests", f"{prefix}_missed_events")
         rolling.record_upgrade(record, figures, result, command, note)
