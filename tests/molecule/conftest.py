@@ -16,13 +16,29 @@ from pathlib import Path
 
 import pytest
 
-TIMES = Path(__file__).resolve().parents[2] / "build" / "molecule" / "times.json"
+ROOT = Path(__file__).resolve().parents[2]
+TIMES = ROOT / "build" / "molecule" / "times.json"
+DURATIONS = ROOT / "molecule" / "durations.json"
 
 
 def pytest_sessionstart(session):
     # Only the controller (not an xdist worker) starts the run's record afresh.
     if not hasattr(session.config, "workerinput"):
         TIMES.unlink(missing_ok=True)
+
+
+def pytest_sessionfinish(session):
+    """This run's times into durations.json, once every scenario has ended.
+
+    Written while scenarios still ran, the tracked file made the checkout "dirty" under
+    them: an image built from it afterwards got another revision label, so pi's second
+    build shipped an image again whenever another scenario ended between its two builds.
+    """
+    if hasattr(session.config, "workerinput") or not TIMES.exists():
+        return
+    recorded = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
+    recorded.update(json.loads(TIMES.read_text()))
+    DURATIONS.write_text(json.dumps(dict(sorted(recorded.items())), indent=2) + "\n")
 
 
 def pytest_terminal_summary(terminalreporter):

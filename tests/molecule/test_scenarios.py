@@ -32,7 +32,8 @@ LOGS = ROOT / "build" / "molecule"
 TIMEOUT_S = int(os.environ.get("MOLECULE_TIMEOUT", "3600"))
 # `nox -s molecule` runs scenarios side by side (pytest-xdist, MOLECULE_JOBS at a time):
 # the longest start first, so that the short ones fill in around them. How long each took
-# is recorded by every run in durations.json; a scenario with no record yet goes first.
+# is recorded by every run in durations.json (conftest.py writes it once the session
+# ends); a scenario with no record yet goes first.
 DURATIONS = ROOT / "molecule" / "durations.json"
 
 
@@ -49,11 +50,10 @@ def _longest_first(name: str, recorded: dict[str, float]) -> tuple[float, str]:
 
 def _record(scenario: str, seconds: float) -> None:
     # Workers finish side by side: one writes at a time, each keeping the others' entries.
+    # Into build/ only: a tracked file written while other scenarios build images from
+    # the checkout made it "dirty" under them, which changes the image's revision label.
     with (LOGS / ".durations.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        recorded = _recorded()
-        recorded[scenario] = round(seconds)
-        DURATIONS.write_text(json.dumps(dict(sorted(recorded.items())), indent=2) + "\n")
         run = LOGS / "times.json"
         this_run = json.loads(run.read_text()) if run.exists() else {}
         this_run[scenario] = round(seconds)
