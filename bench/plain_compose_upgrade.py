@@ -32,7 +32,7 @@ import pytest
 from conftest import CONTAINER, IMAGE, UPGRADE_TAG
 from conftest import load as single_load
 from test_single import STREAMS
-from verifylib import admin_credentials
+from verifylib import admin_credentials, wait_ready
 
 # This file's place once copied: molecule/<scenario>/tests/ of a checkout copy.
 COMPOSE_FILE = Path(__file__).resolve().parents[3] / "docker" / "docker-compose.prod.yml"
@@ -55,22 +55,6 @@ def write_env(pi, tag: str, secret_key: str) -> None:
         f"SECRET_KEY={secret_key}\nNOTICEBOARD_PUBLISH=127.0.0.1:{PORT}\n"
     )
     pi.run(f"printf %s {shlex.quote(env)} > {WORKDIR}/.env")
-
-
-def ready(pi) -> bool:
-    probe = (
-        "import sys, urllib.request;"
-        f" urllib.request.urlopen('{URL}/readyz', timeout=2); sys.exit(0)"
-    )
-    return pi.run(f"python3 -c {shlex.quote(probe)}").rc == 0
-
-
-def wait_ready(pi, deadline: float) -> bool:
-    while time.monotonic() < deadline:
-        if ready(pi):
-            return True
-        time.sleep(0.5)
-    return False
 
 
 def test_upgrade_by_plain_compose_pull_and_up_under_the_same_load(pi):
@@ -102,7 +86,8 @@ def test_upgrade_by_plain_compose_pull_and_up_under_the_same_load(pi):
             pulled = compose(pi, "pull")
             upped = compose(pi, "up", "-d")
             command_s = time.monotonic() - began
-            came_back = wait_ready(pi, time.monotonic() + READY_WITHIN_S)
+            ready = wait_ready(pi, f"{URL}/readyz", within=READY_WITHIN_S, interval=0.5)
+            came_back = ready.status == 200
             seconds = time.monotonic() - began
             # Two seconds of load on the new release: its first answers count too.
             time.sleep(2)

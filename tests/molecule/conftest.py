@@ -21,6 +21,14 @@ TIMES = ROOT / "build" / "molecule" / "times.json"
 DURATIONS = ROOT / "molecule" / "durations.json"
 
 
+def recorded_durations() -> dict[str, float]:
+    """Each scenario's seconds as the last runs recorded them; {} when there is no record."""
+    try:
+        return json.loads(DURATIONS.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def pytest_sessionstart(session):
     # Only the controller (not an xdist worker) starts the run's record afresh.
     if not hasattr(session.config, "workerinput"):
@@ -36,7 +44,7 @@ def pytest_sessionfinish(session):
     """
     if hasattr(session.config, "workerinput") or not TIMES.exists():
         return
-    recorded = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
+    recorded = recorded_durations()
     recorded.update(json.loads(TIMES.read_text()))
     DURATIONS.write_text(json.dumps(dict(sorted(recorded.items())), indent=2) + "\n")
 

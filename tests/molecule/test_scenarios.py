@@ -25,6 +25,7 @@ from pathlib import Path
 
 import images
 import pytest
+from conftest import TIMES, recorded_durations
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_CONFIG = ROOT / "molecule" / "config.yml"
@@ -34,14 +35,6 @@ TIMEOUT_S = int(os.environ.get("MOLECULE_TIMEOUT", "3600"))
 # the longest start first, so that the short ones fill in around them. How long each took
 # is recorded by every run in durations.json (conftest.py writes it once the session
 # ends); a scenario with no record yet goes first.
-DURATIONS = ROOT / "molecule" / "durations.json"
-
-
-def _recorded() -> dict[str, float]:
-    try:
-        return json.loads(DURATIONS.read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def _longest_first(name: str, recorded: dict[str, float]) -> tuple[float, str]:
@@ -54,13 +47,12 @@ def _record(scenario: str, seconds: float) -> None:
     # the checkout made it "dirty" under them, which changes the image's revision label.
     with (LOGS / ".durations.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        run = LOGS / "times.json"
-        this_run = json.loads(run.read_text()) if run.exists() else {}
+        this_run = json.loads(TIMES.read_text()) if TIMES.exists() else {}
         this_run[scenario] = round(seconds)
-        run.write_text(json.dumps(this_run, indent=2) + "\n")
+        TIMES.write_text(json.dumps(this_run, indent=2) + "\n")
 
 
-_RECORDED = _recorded()
+_RECORDED = recorded_durations()
 ALL = sorted(
     (p.parent.name for p in ROOT.glob("molecule/*/molecule.yml")),
     key=lambda name: _longest_first(name, _RECORDED),
