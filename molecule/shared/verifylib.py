@@ -349,7 +349,8 @@ try:
 except urllib.error.HTTPError as e:
     r = e
 except OSError as e:
-    print(json.dumps({"status": 0, "text": f"{type(e).__name__}: {e}", "sha256": "", "sent": sent}))
+    print(json.dumps({"status": 0, "text": f"{type(e).__name__}: {e}", "sha256": "", "sent": sent,
+                      "headers": []}))
     sys.exit()
 body = r.readline() if spec.get("first_line") else r.read()
 print(json.dumps({"status": r.status, "text": body.decode(errors="replace"),
