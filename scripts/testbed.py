@@ -818,8 +818,10 @@ def docker_repo_info() -> dict[str, object]:
 # pebble-challtestsrv with no default address: each scenario registers its own names
 # (POST http://pebble:8055/add-a {"host": ..., "addresses": [...]}, /clear-a to remove),
 # so scenarios side by side never validate against each other's hosts. Pebble validates
-# HTTP-01 on port 80, without its random sleeps (PEBBLE_VA_NOSLEEP), never reuses an
-# authorization (a failed challenge really fails) and issues certificates valid for
+# HTTP-01 on port 80, without its random sleeps (PEBBLE_VA_NOSLEEP), reuses a valid
+# authorization as seldom as it can (PEBBLE_AUTHZREUSE=0 still leaves 1 %: Pebble 2.6
+# reuses when rand.Intn(100) is not above it; lego on the lb gives each authorization up
+# after use, so a failed challenge really fails) and issues certificates valid for
 # PEBBLE_VALIDITY_S: less than any ACME client's renewal window, so a renewal that a test
 # triggers really renews.
 
