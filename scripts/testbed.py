@@ -1018,19 +1018,32 @@ def ensure_host(name: str, image: str, extra: list[str]) -> None:
         say(f"starting the host {name}")
         run([docker_cli(), "start", name], quiet=True)
     deadline = time.monotonic() + 120
-    while True:  # until its bus is up, systemd answers nothing
+    # Until its bus is up, systemd answers nothing; in the first moments of a boot, before
+    # PID 1 has made /run/systemd/system, systemctl takes the host for one not booted with
+    # systemd and says "offline" (as does molecule/create.yml's wait, and verifylib.booted).
+    not_yet = ("", "offline", "unknown", "starting", "initializing")
+    while True:
         boot = run(
             [docker_cli(), "exec", name, "systemctl", "is-system-running", "--wait"],
             capture_output=True,
             text=True,
             check=False,
         )
-        if boot.stdout.strip() or time.monotonic() > deadline:
+        booted = boot.stdout.strip()
+        if booted not in not_yet or time.monotonic() > deadline:
             break
         time.sleep(1)
-    if boot.stdout.strip() != "running":
-        failed = output([docker_cli(), "exec", name, "systemctl", "--failed", "--no-legend"])
-        fail(f"host {name} booted '{boot.stdout.strip()}'; failed units:\n{failed}")
+    if booted != "running":
+        failed = run(
+            [docker_cli(), "exec", name, "systemctl", "--failed", "--no-legend"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        fail(
+            f"host {name} booted '{booted or 'nothing'}' within 120 s; failed units:\n"
+            f"{failed.stdout.strip() or failed.stderr.strip()}"
+        )
     check_mounts()
 
 

@@ -650,11 +650,13 @@ def wait_until(check: Callable[[], object], what: str, timeout: float = 180, int
 def booted(host, timeout: float = 120) -> str:
     """The state systemd reaches once a (re)booting host has finished booting
     ("running", or "degraded" with a failed unit); systemd answers nothing until its
-    bus is up, and a restarting container not even that."""
+    bus is up, a restarting container not even that, and before PID 1 has made
+    /run/systemd/system systemctl says "offline"."""
     deadline = time.monotonic() + timeout
+    not_yet = ("", "offline", "unknown", "starting", "initializing")
     while True:
         state = host.run("timeout 120 systemctl is-system-running --wait").stdout.strip()
-        if state not in ("", "starting", "initializing") or time.monotonic() > deadline:
+        if state not in not_yet or time.monotonic() > deadline:
             return state
         time.sleep(1)
 
