@@ -77,12 +77,19 @@ def run_upgrade_under_load() -> dict[str, dict]:
     """Create the host, converge, run the upgrade test and the plain compose upgrade; their
     reports by name ("upgrade", "plain-compose")."""
     LOG.parent.mkdir(parents=True, exist_ok=True)
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+    if shutil.which("molecule", path=path) is None:
+        raise RuntimeError(
+            f"the single group runs Molecule, which is neither beside {sys.executable} nor"
+            " on PATH: run it as `nox -s bench -- single`, or from the interpreter of the"
+            " venv scripts/test-all made (.venv/bin/python bench/run.py single)"
+        )
     with tempfile.TemporaryDirectory(prefix="nb-bench-single-") as tmp:
         project = scenario_copy(Path(tmp) / "noticeboard")
         report = Path(tmp) / "report"
         env = {
             **os.environ,
-            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
+            "PATH": path,
             "ANSIBLE_FORCE_COLOR": "0",
             "NO_COLOR": "1",
             "PY_COLORS": "0",
