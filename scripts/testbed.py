@@ -1017,7 +1017,8 @@ def ensure_host(name: str, image: str, extra: list[str]) -> None:
     elif state != "running":
         say(f"starting the host {name}")
         run([docker_cli(), "start", name], quiet=True)
-    deadline = time.monotonic() + 120
+    boot_within_s = 120
+    deadline = time.monotonic() + boot_within_s
     # Until its bus is up, systemd answers nothing; in the first moments of a boot, before
     # PID 1 has made /run/systemd/system, systemctl takes the host for one not booted with
     # systemd and says "offline" (as does molecule/create.yml's wait, and verifylib.booted).
@@ -1041,7 +1042,7 @@ def ensure_host(name: str, image: str, extra: list[str]) -> None:
             check=False,
         )
         fail(
-            f"host {name} booted '{booted or 'nothing'}' within 120 s; failed units:\n"
+            f"host {name} booted '{booted or 'nothing'}' within {boot_within_s} s; failed units:\n"
             f"{failed.stdout.strip() or failed.stderr.strip()}"
         )
     check_mounts()

@@ -8,7 +8,6 @@ comes before it. Runs in the molecule session, after molecule_images built the h
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -19,12 +18,6 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import testbed  # noqa: E402 - scripts/testbed.py
 
 
-def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [testbed.docker_cli(), *args], capture_output=True, text=True, check=check, timeout=300
-    )
-
-
 def test_a_host_whose_systemd_starts_late_is_waited_for(tmp_path: Path) -> None:
     testbed.ensure_images(["systemd-host"])
     (tmp_path / "Dockerfile").write_text(
@@ -33,16 +26,25 @@ def test_a_host_whose_systemd_starts_late_is_waited_for(tmp_path: Path) -> None:
     )
     suffix = uuid.uuid4().hex[:8]
     tag, name = f"local/late-boot:{suffix}", f"nb-late-boot-{suffix}"
-    docker("build", "-q", "-t", tag, str(tmp_path))
+    docker = testbed.docker_cli()
+    testbed.run([docker, "build", "-q", "-t", tag, str(tmp_path)], quiet=True)
     try:
         # Before systemd runs, systemctl says "offline" (what the first look sees).
-        early = docker(
-            "run", "--rm", "--entrypoint=systemctl", tag, "is-system-running", check=False
+        early = testbed.run(
+            [docker, "run", "--rm", "--entrypoint=systemctl", tag, "is-system-running"],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert early.stdout.strip() == "offline"
         testbed.ensure_host(name, tag, ["--label", f"{testbed.LABEL}=test"])
-        state = docker("exec", name, "systemctl", "is-system-running").stdout.strip()
-        assert state == "running"
+        state = testbed.run(
+            [docker, "exec", name, "systemctl", "is-system-running"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert state.stdout.strip() == "running"
     finally:
-        docker("rm", "-f", "-v", name, check=False)
-        docker("rmi", tag, check=False)
+        testbed.run([docker, "rm", "-f", "-v", name], check=False, quiet=True)
+        testbed.run([docker, "rmi", tag], check=False, quiet=True)
