@@ -171,7 +171,6 @@ class Broker:
             # Cleared before reading: a write committed after this point sets it again,
             # and the next wait returns at once.
             self._wake.clear()
-            polled = time.monotonic()
             try:
                 if last_id is None:
                     last_id = self.db.max_event_id()
@@ -185,14 +184,17 @@ class Broker:
                 failing = True
             if rows:
                 self._fan_out([Message(row.id, row.kind, row.payload) for row in rows])
+                fanned_out = time.monotonic()
                 last_id = rows[-1].id
             if len(rows) < BATCH:
                 self._wake.wait(self.poll_seconds)
                 if rows:
-                    # A burst of writes: what they commit within FAN_OUT_GAP of this poll
-                    # goes out together, so each stream wakes once for all of it. The
-                    # first write after a quiet spell still goes out at once.
-                    time.sleep(max(0.0, polled + FAN_OUT_GAP - time.monotonic()))
+                    # A burst of writes: what they commit within FAN_OUT_GAP of this fan-out
+                    # goes out together, so each stream wakes once for all of it. Counted
+                    # from the fan-out, not from the read before it, whose time varies with
+                    # the database's load. The first write after a quiet spell still goes
+                    # out at once.
+                    time.sleep(max(0.0, fanned_out + FAN_OUT_GAP - time.monotonic()))
         with self._lock:
             self._poller = None
 

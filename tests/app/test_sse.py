@@ -196,9 +196,10 @@ def test_subscribers_that_fall_behind_are_dropped_together_with_one_warning(app,
     broker.nudge()
 
 
-def test_a_burst_of_writes_is_fanned_out_in_batches_not_one_by_one(app, client):
-    """While writes keep coming, the poller fans out at most once per FAN_OUT_GAP, each
-    time everything committed since; every event still arrives, once and in order."""
+def _burst(app, client) -> list[float]:
+    """Writes for 4 x FAN_OUT_GAP with one stream open: every event must arrive, once and
+    in order, in at least two fan-outs that together carry all of them. The gaps between
+    the fan-outs."""
     broker = app.extensions["noticeboard.broker"]
     broker.poll_seconds = 3600
     fan_outs: list[tuple[float, int]] = []
@@ -225,9 +226,33 @@ def test_a_burst_of_writes_is_fanned_out_in_batches_not_one_by_one(app, client):
             received.append(json.loads(message.data)["id"])
         assert received == written
         assert len(fan_outs) >= 2 and sum(n for _, n in fan_outs) == len(written)
-        gaps = [b - a for (a, _), (b, _) in itertools.pairwise(fan_outs)]
-        assert min(gaps) >= events.FAN_OUT_GAP * 0.9, (gaps, fan_outs)
+        return [b - a for (a, _), (b, _) in itertools.pairwise(fan_outs)]
     finally:
         broker._fan_out = real_fan_out
         broker.unsubscribe(sub)
         broker.nudge()
+
+
+def test_a_burst_of_writes_is_fanned_out_in_batches_not_one_by_one(app, client):
+    """While writes keep coming, the poller fans out at most once per FAN_OUT_GAP, each
+    time everything committed since; every event still arrives, once and in order."""
+    gaps = _burst(app, client)
+    assert min(gaps) >= events.FAN_OUT_GAP * 0.9, gaps
+
+
+def test_a_slow_read_does_not_bring_the_next_fan_out_closer(app, client, monkeypatch):
+    """The gap is kept from one fan-out to the next, whatever the read before a fan-out
+    takes: a busy database makes some reads slow and others not (here every other read
+    takes 60 % of the gap), which must not wake the streams more often."""
+    db = app.extensions["noticeboard.broker"].db
+    real_events_after = db.events_after
+    reads = itertools.count()
+
+    def uneven(*args, **kwargs):
+        if next(reads) % 2 == 0:
+            time.sleep(events.FAN_OUT_GAP * 0.6)
+        return real_events_after(*args, **kwargs)
+
+    monkeypatch.setattr(db, "events_after", uneven)
+    gaps = _burst(app, client)
+    assert min(gaps) >= events.FAN_OUT_GAP * 0.9, gaps
