@@ -10,6 +10,11 @@ alone:
 3. upgrade: a copy of the checkout with a one-line change gives a new image and so a new
    tag; site.yml pulls it and replaces the container.
 
+Between 2 and 3, on the deployed host: how long Compose's ``up --wait`` takes to see a
+recreated app healthy, with the health check's start interval the role renders and, as
+the baseline, the same compose file without it (the first check one 10 s interval after
+the start), alternately, three times each.
+
 The figures are the seconds rollout-local reports for its ``site.yml`` run (the image
 build and the host's creation are outside them). Run by ``bench/run.py deploy``.
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -77,6 +83,72 @@ def slowest_tasks(count: int = 5) -> dict[str, float]:
     return {name: secs for secs, name in ranked[:count]}
 
 
+HEALTH_RUNS = 3
+
+
+def healthy_after_recreate(compose_file: str) -> float:
+    """Seconds ``docker compose up --wait --force-recreate`` takes for the app on the bench
+    host, with COMPOSE_FILE in the app's directory."""
+    started = time.monotonic()
+    subprocess.run(
+        [
+            "docker",
+            "exec",
+            "-w",
+            "/opt/noticeboard",
+            HOST,
+            "docker",
+            "compose",
+            "-f",
+            compose_file,
+            "up",
+            "--detach",
+            "--wait",
+            "--force-recreate",
+            "app",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return round(time.monotonic() - started, 2)
+
+
+def health_wait() -> dict[str, list[float]]:
+    """Recreate-to-healthy seconds with the role's compose file and with a copy without
+    its start_interval, alternately; the role's file serves again afterwards."""
+    baseline_file = ".bench-no-start-interval.yml"
+    rendered = subprocess.run(
+        ["docker", "exec", HOST, "cat", "/opt/noticeboard/compose.yml"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    if "start_interval:" not in rendered:
+        raise RuntimeError("the role's compose file has no start_interval to compare against")
+    without = "".join(
+        line for line in rendered.splitlines(keepends=True) if "start_interval:" not in line
+    )
+    subprocess.run(
+        ["docker", "exec", "-i", HOST, "sh", "-c", f"cat > /opt/noticeboard/{baseline_file}"],
+        input=without,
+        check=True,
+        text=True,
+    )
+    times: dict[str, list[float]] = {"start_interval": [], "without": []}
+    try:
+        for _ in range(HEALTH_RUNS):
+            times["without"].append(healthy_after_recreate(baseline_file))
+            times["start_interval"].append(healthy_after_recreate("compose.yml"))
+    finally:
+        subprocess.run(
+            ["docker", "exec", HOST, "rm", "-f", f"/opt/noticeboard/{baseline_file}"], check=False
+        )
+    print(f"bench: recreate to healthy {times}", flush=True)
+    return times
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -91,6 +163,7 @@ def bench_deploy(record) -> None:
     try:
         cold = rollout(port)
         noop = rollout(port)
+        health = health_wait()
         with tempfile.TemporaryDirectory(prefix="nb-bench-deploy-") as tmp:
             context = testbed.copy_checkout(Path(tmp))
             with (context / "src" / "noticeboard" / "web.py").open("a") as fh:
@@ -125,6 +198,17 @@ def bench_deploy(record) -> None:
         goal=0.2,
         changed=noop["recap"].get("changed"),
         note="no-op re-run over the cold run; the recap must say changed=0",
+    )
+    record(
+        "app_recreate_healthy_s",
+        statistics.median(health["start_interval"]),
+        "s",
+        command,
+        baseline=statistics.median(health["without"]),
+        baseline_is="the same compose file without start_interval, alternately in the same run",
+        runs=health,
+        note="docker compose up --wait --force-recreate app on the deployed host, median of "
+        f"{HEALTH_RUNS}",
     )
     record(
         "deploy_upgrade_s",
