@@ -72,6 +72,9 @@ def test_the_container_is_healthy_and_hardened(host):
     assert state["HostConfig"]["ReadonlyRootfs"] is True
     assert state["HostConfig"]["CapDrop"] == ["ALL"]
     assert state["Config"]["User"] == "10001:10001"
+    # Checked every 2 s after a start until the first success, then every 10 s (in ns).
+    check = state["Config"]["Healthcheck"]
+    assert (check["StartInterval"], check["Interval"]) == (2 * 10**9, 10 * 10**9), check
 
 
 @pytest.mark.timeout(900)
