@@ -84,6 +84,8 @@ def slowest_tasks(count: int = 5) -> dict[str, float]:
 
 
 HEALTH_RUNS = 3
+# Where the app role puts the compose project (noticeboard_dir, as inventories/local has it).
+APP_DIR = "/opt/noticeboard"
 
 
 def healthy_after_recreate(compose_file: str) -> float:
@@ -95,7 +97,7 @@ def healthy_after_recreate(compose_file: str) -> float:
             "docker",
             "exec",
             "-w",
-            "/opt/noticeboard",
+            APP_DIR,
             HOST,
             "docker",
             "compose",
@@ -120,7 +122,7 @@ def health_wait() -> dict[str, list[float]]:
     its start_interval, alternately; the role's file serves again afterwards."""
     baseline_file = ".bench-no-start-interval.yml"
     rendered = subprocess.run(
-        ["docker", "exec", HOST, "cat", "/opt/noticeboard/compose.yml"],
+        ["docker", "exec", HOST, "cat", f"{APP_DIR}/compose.yml"],
         check=True,
         capture_output=True,
         text=True,
@@ -131,7 +133,7 @@ def health_wait() -> dict[str, list[float]]:
         line for line in rendered.splitlines(keepends=True) if "start_interval:" not in line
     )
     subprocess.run(
-        ["docker", "exec", "-i", HOST, "sh", "-c", f"cat > /opt/noticeboard/{baseline_file}"],
+        ["docker", "exec", "-i", HOST, "sh", "-c", f"cat > {APP_DIR}/{baseline_file}"],
         input=without,
         check=True,
         text=True,
@@ -143,7 +145,7 @@ def health_wait() -> dict[str, list[float]]:
             times["start_interval"].append(healthy_after_recreate("compose.yml"))
     finally:
         subprocess.run(
-            ["docker", "exec", HOST, "rm", "-f", f"/opt/noticeboard/{baseline_file}"], check=False
+            ["docker", "exec", HOST, "rm", "-f", f"{APP_DIR}/{baseline_file}"], check=False
         )
     print(f"bench: recreate to healthy {times}", flush=True)
     return times
